@@ -1,0 +1,224 @@
+//! Building the server: configuration in, a bound listener and a running pool out.
+
+use crate::auth::{self, TokenKeys};
+use crate::config::{Config, Secret};
+use crate::error::ApiError;
+use crate::extract;
+use crate::openapi::{self, RouteTable};
+use crate::routes;
+use crate::state::AppState;
+use actix_web::dev::Server;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, middleware, web};
+use crm_domain::{Email, Role};
+use crm_persistence::{DatabaseConnection, StoreError, operators, secrets};
+use std::net::TcpListener;
+use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::SwaggerUi;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on the configured address: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("CRM_ADMIN_EMAIL: {0}")]
+    AdminEmail(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The first admin, when start-up created one.
+#[derive(Debug, Clone)]
+pub struct CreatedAdmin {
+    pub email: String,
+    /// Set only when the password was generated; shown once.
+    pub generated_password: Option<Secret>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+    created_admin: Option<CreatedAdmin>,
+}
+
+impl Application {
+    /// Connects, migrates, creates the first admin if needed and binds. Port 0 picks a free port.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let db = crm_persistence::connect(&config.database_url, &config.pool).await?;
+        crm_persistence::migrate(&db).await?;
+        let created_admin = ensure_admin(&db, &config).await?;
+        let secret = jwt_secret(&db, &config).await?;
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            tokens: TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl),
+        });
+        let listener = TcpListener::bind(&config.bind_addr)?;
+        let port = listener.local_addr()?.port();
+        let server = serve(listener, state, config.workers)?;
+        Ok(Self {
+            port,
+            server,
+            db,
+            created_admin,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn created_admin(&self) -> Option<&CreatedAdmin> {
+        self.created_admin.as_ref()
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until the process is told to stop; in-flight requests finish first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Err(e) = self.db.close().await {
+            log::warn!("closing the database pool: {e}");
+        }
+        result
+    }
+}
+
+async fn ensure_admin(
+    db: &DatabaseConnection,
+    config: &Config,
+) -> Result<Option<CreatedAdmin>, StartupError> {
+    if operators::count(db).await? > 0 {
+        return Ok(None);
+    }
+    let email = Email::parse(&config.admin_email)
+        .map_err(|e| StartupError::AdminEmail(format!("{:?} {e}", config.admin_email)))?;
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (Secret::new(random_token(18)), true),
+    };
+    let password_hash =
+        auth::hash_password(password.expose()).map_err(|e| StartupError::Other(e.to_string()))?;
+    let created = operators::create(
+        db,
+        operators::NewOperator {
+            name: "Administrator".into(),
+            email: email.into_inner(),
+            password_hash,
+            role: Role::Admin,
+            team_id: None,
+        },
+    )
+    .await;
+    match created {
+        Ok(admin) => Ok(Some(CreatedAdmin {
+            email: admin.email,
+            generated_password: generated.then_some(password),
+        })),
+        // Another replica created it first.
+        Err(StoreError::Duplicate(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn jwt_secret(db: &DatabaseConnection, config: &Config) -> Result<Secret, StartupError> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let (secret, created) = secrets::get_or_create(db, "jwt_secret", || random_token(48)).await?;
+    log::warn!(
+        "JWT_SECRET is not set: tokens are signed with a {} secret kept in the database. Set JWT_SECRET in production.",
+        if created {
+            "newly generated"
+        } else {
+            "generated"
+        }
+    );
+    Ok(Secret::new(secret))
+}
+
+/// `bytes` random bytes as URL-safe base64.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// The routes under their prefixes, as one list that both the server and the document read.
+fn mount<T>(app: utoipa_actix_web::UtoipaApp<T>) -> utoipa_actix_web::UtoipaApp<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    app.openapi(openapi::base())
+        .service(scope("/api/v1").configure(routes::api_v1))
+        .configure(routes::operations)
+}
+
+/// The complete OpenAPI document, as served and as committed.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(mount(App::new().into_utoipa_app()).split_for_parts().1)
+}
+
+const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    workers: Option<usize>,
+) -> std::io::Result<Server> {
+    let document = openapi_document();
+    let mut table = RouteTable::from_document(&document);
+    table.add(OPENAPI_PATH, vec![actix_web::http::Method::GET]);
+    let table = web::Data::new(table);
+    let mut server = HttpServer::new(move || {
+        let (app, _) = mount(App::new().into_utoipa_app()).split_for_parts();
+        app.app_data(state.clone())
+            .app_data(table.clone())
+            .app_data(extract::json_config())
+            .app_data(extract::query_config())
+            .app_data(extract::path_config())
+            .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, document.clone()))
+            .default_service(web::to(fallback))
+            .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("crm_api::access"))
+    })
+    .listen(listener)?;
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.run())
+}
+
+/// Unknown routes are 404; known routes with another method are 405 with `Allow`.
+async fn fallback(
+    req: HttpRequest,
+    table: web::Data<RouteTable>,
+) -> Result<HttpResponse, ApiError> {
+    match table.allowed(req.path()) {
+        Some(methods) if !methods.contains(req.method()) => {
+            let allow: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+            Err(ApiError::MethodNotAllowed {
+                detail: format!(
+                    "{} is not allowed on {}; allowed: {}.",
+                    req.method(),
+                    req.path(),
+                    allow.join(", ")
+                ),
+                allow,
+            })
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "There is no route {} {}.",
+            req.method(),
+            req.path()
+        ))),
+    }
+}

@@ -1,0 +1,13 @@
+//! The CRM's own vocabulary and rules, free of storage and HTTP.
+//!
+//! Values here are validated once, when they are built, so nothing downstream checks them again.
+
+pub mod access;
+pub mod directory;
+pub mod status;
+pub mod text;
+
+pub use access::{Policy, Role};
+pub use directory::Operator;
+pub use status::{OutcomeStatus, ParseError, TaskKind, TaskStatus};
+pub use text::{Color, Description, Email, InvalidText, Name, Phone};

@@ -1,0 +1,61 @@
+use sea_orm::{DbErr, SqlErr};
+
+/// What can go wrong in storage, sorted by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No row with that key.
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; carries the constraint or column named by the database.
+    #[error("conflicts with an existing record ({0})")]
+    Duplicate(String),
+    /// A foreign key refused the write: something referred to is missing.
+    #[error("refers to a missing record ({0})")]
+    MissingReference(String),
+    /// The row changed since it was read (optimistic concurrency).
+    #[error("the record was changed by someone else")]
+    VersionConflict,
+    /// The database cannot be reached or no connection came free in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    /// Anything else: a defect or a fault that the caller cannot mend.
+    #[error("database error: {0}")]
+    Database(DbErr),
+}
+
+pub type StoreResult<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(c)) => return StoreError::Duplicate(c),
+            Some(SqlErr::ForeignKeyConstraintViolation(c)) => {
+                return StoreError::MissingReference(c);
+            }
+            _ => {}
+        }
+        match err {
+            DbErr::RecordNotFound(_) => StoreError::NotFound,
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err),
+            DbErr::Query(sea_orm::RuntimeErr::SqlxError(ref e))
+            | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(ref e))
+                if is_connection_fault(e) =>
+            {
+                StoreError::Unavailable(err)
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+fn is_connection_fault(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    matches!(
+        e,
+        Error::Io(_)
+            | Error::PoolTimedOut
+            | Error::PoolClosed
+            | Error::WorkerCrashed
+            | Error::Tls(_)
+    )
+}

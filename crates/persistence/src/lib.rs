@@ -1,0 +1,79 @@
+//! Storage of the CRM over SQLite or PostgreSQL. Every query and transaction lives here;
+//! callers get domain values back, never rows.
+
+pub mod entities;
+mod error;
+pub mod operators;
+pub mod secrets;
+
+pub use error::{StoreError, StoreResult};
+pub use sea_orm::DatabaseConnection;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend};
+use std::time::Duration;
+
+/// How the pool behaves; the defaults suit a small server.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub max_connections: u32,
+    /// How long a request waits for a connection (or for an unreachable server) before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens a pool on `url`. SQLite runs in WAL mode with foreign keys on and a busy timeout,
+/// so that readers never wait for the writer and concurrent writers queue instead of failing.
+pub async fn connect(url: &str, pool: &PoolConfig) -> StoreResult<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(pool.max_connections)
+        .min_connections(1)
+        .connect_timeout(pool.acquire_timeout)
+        .acquire_timeout(pool.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    Ok(Database::connect(options).await?)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
+    use migration::MigratorTrait;
+    migration::Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// Answers whether the database is reachable, with one trivial query.
+pub async fn ping(db: &DatabaseConnection) -> StoreResult<()> {
+    db.execute_unprepared("SELECT 1").await?;
+    Ok(())
+}
+
+/// Which database the pool talks to, for messages.
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DbBackend::Postgres => "PostgreSQL",
+        DbBackend::Sqlite => "SQLite",
+        _ => "another database",
+    }
+}
+
+/// The current instant at the precision both databases keep (microseconds), so that a value
+/// read back equals the value written.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

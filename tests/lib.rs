@@ -1,0 +1,274 @@
+//! Helpers for the end-to-end tests: each test gets its own server on port 0 and its own
+//! database — a temporary SQLite file, or, when `TEST_DATABASE_URL` names a PostgreSQL
+//! server, a fresh database on it that is dropped afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crm_api::{Application, Config};
+use rand::Rng;
+use reqwest::{Method, RequestBuilder, Response};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    pub db: DatabaseConnection,
+    pub documents: tempfile::TempDir,
+    _database: TestDatabase,
+}
+
+/// The database a test runs against, removed when the test ends (even if it fails).
+enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { server_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create() -> (Self, String) {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => {
+                let name = format!("crm_test_{:016x}", rand::rng().random::<u64>());
+                let admin = Database::connect(&url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.ok();
+                let test_url = replace_database(&url, &name);
+                (
+                    TestDatabase::Postgres {
+                        server_url: url,
+                        name,
+                    },
+                    test_url,
+                )
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("crm.db").display());
+                (TestDatabase::Sqlite(dir), url)
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:5432/db?x` with the database name swapped.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { server_url, name } = self {
+            let (url, name) = (server_url.clone(), name.clone());
+            // Drop may run inside the test's runtime: do the async work on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    if let Ok(db) = Database::connect(&url).await {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        db.close().await.ok();
+                    }
+                });
+                Ok::<(), std::io::Error>(())
+            })
+            .join();
+        }
+    }
+}
+
+/// The configuration every test server starts with.
+pub fn test_config(database_url: &str, documents: &std::path::Path) -> Config {
+    let mut config = Config::from_lookup(|_| None).expect("default configuration");
+    config.database_url = database_url.to_owned();
+    config.bind_addr = "127.0.0.1:0".into();
+    config.admin_email = ADMIN_EMAIL.into();
+    config.admin_password = Some(crm_api::config::Secret::new(ADMIN_PASSWORD));
+    config.jwt_secret = Some(crm_api::config::Secret::new(JWT_SECRET));
+    config.document_dir = documents.to_owned();
+    config.workers = Some(2);
+    config.pool.max_connections = 5;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server whose configuration `adjust` may change first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let (database, url) = TestDatabase::create().await;
+    let documents = tempfile::tempdir().expect("documents directory");
+    let mut config = test_config(&url, documents.path());
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the server starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    let mut test_app = TestApp {
+        address,
+        client,
+        admin_token: String::new(),
+        db,
+        documents,
+        _database: database,
+    };
+    test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    test_app
+}
+
+/// A response read whole: status, headers and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub async fn read(response: Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the reply is a problem document with this status and returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "problem replies are problem+json"
+        );
+        assert_eq!(self.json["status"], status);
+        assert!(self.json["type"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(self.json["title"].is_string() && self.json["detail"].is_string());
+        &self.json
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        &self.json
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A request with the admin's token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_token)
+    }
+
+    pub fn request_as(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    pub async fn send(&self, request: RequestBuilder) -> Reply {
+        Reply::read(request.send().await.expect("the request is sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let reply = self
+            .send(
+                self.client
+                    .post(self.url("/api/v1/auth/login"))
+                    .json(&serde_json::json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login failed: {}", reply.text);
+        reply.json["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

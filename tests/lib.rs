@@ -239,6 +239,58 @@ impl TestApp {
             .await
     }
 
+    /// Creates an operator (as the admin) and returns its id and a token of its own.
+    pub async fn operator(&self, name: &str, role: &str) -> (i64, String) {
+        let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
+        let reply = self
+            .post(
+                "/api/v1/operators",
+                &serde_json::json!({"name": name, "email": email, "password": "password-123", "role": role}),
+            )
+            .await;
+        assert_eq!(
+            reply.status, 201,
+            "creating operator {name}: {}",
+            reply.text
+        );
+        let id = reply.json["id"].as_i64().expect("an id");
+        (id, self.login(&email, "password-123").await)
+    }
+
+    /// Creates a customer and returns its id.
+    pub async fn customer(&self, body: Value) -> i64 {
+        let reply = self.post("/api/v1/customers", &body).await;
+        assert_eq!(reply.status, 201, "creating customer: {}", reply.text);
+        reply.json["id"].as_i64().expect("an id")
+    }
+
+    /// Rows in `table`, read straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) FROM {table}"),
+            ))
+            .await
+            .expect("count rows")
+            .expect("one row");
+        row.try_get_by_index::<i64>(0).expect("a count")
+    }
+
+    /// Rows of a query, as JSON objects.
+    pub async fn rows(&self, sql: &str) -> Vec<Value> {
+        use sea_orm::{FromQueryResult, JsonValue, Statement};
+        JsonValue::find_by_statement(Statement::from_string(
+            self.db.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .all(&self.db)
+        .await
+        .expect("query rows")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> String {
         let reply = self
             .send(

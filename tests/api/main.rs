@@ -2,6 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod customers;
 mod errors;
 mod health;
 mod openapi;
+mod operators;
+mod settings;

@@ -41,6 +41,8 @@ pub struct Config {
     pub admin_password: Option<Secret>,
     /// `DOCUMENT_DIR`: where uploaded files are stored.
     pub document_dir: PathBuf,
+    /// `ARCHIVE_EMAIL_DOMAIN`: the domain of customers' archive addresses.
+    pub archive_domain: String,
     /// `HTTP_WORKERS`: worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     /// `DB_MAX_CONNECTIONS`, `DB_TIMEOUT_SECONDS`: the pool.
@@ -103,6 +105,8 @@ impl Config {
             document_dir: get("DOCUMENT_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("./documents")),
+            archive_domain: get("ARCHIVE_EMAIL_DOMAIN")
+                .unwrap_or_else(|| "archive.localhost".into()),
             workers,
             pool: PoolConfig {
                 max_connections: number("DB_MAX_CONNECTIONS", 10, 1..=1000)? as u32,

@@ -56,3 +56,77 @@ impl From<Operator> for OperatorOut {
         }
     }
 }
+
+/// A task's status, or the status an outcome leaves a task in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Status)]
+pub enum StatusDto {
+    Planned,
+    Done,
+    Cancelled,
+}
+
+impl From<crm_domain::TaskStatus> for StatusDto {
+    fn from(s: crm_domain::TaskStatus) -> Self {
+        use crm_domain::TaskStatus as S;
+        match s {
+            S::Planned => StatusDto::Planned,
+            S::Done => StatusDto::Done,
+            S::Cancelled => StatusDto::Cancelled,
+        }
+    }
+}
+
+impl From<StatusDto> for crm_domain::TaskStatus {
+    fn from(s: StatusDto) -> Self {
+        use crm_domain::TaskStatus as S;
+        match s {
+            StatusDto::Planned => S::Planned,
+            StatusDto::Done => S::Done,
+            StatusDto::Cancelled => S::Cancelled,
+        }
+    }
+}
+
+/// Who may do something: nobody, admins, or every operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Policy)]
+pub enum PolicyDto {
+    None,
+    Admins,
+    All,
+}
+
+impl From<crm_domain::Policy> for PolicyDto {
+    fn from(p: crm_domain::Policy) -> Self {
+        use crm_domain::Policy as P;
+        match p {
+            P::None => PolicyDto::None,
+            P::Admins => PolicyDto::Admins,
+            P::All => PolicyDto::All,
+        }
+    }
+}
+
+impl From<PolicyDto> for crm_domain::Policy {
+    fn from(p: PolicyDto) -> Self {
+        use crm_domain::Policy as P;
+        match p {
+            PolicyDto::None => P::None,
+            PolicyDto::Admins => P::Admins,
+            PolicyDto::All => P::All,
+        }
+    }
+}
+
+/// For PATCH fields that may be cleared: absent leaves the field alone (`None`), `null`
+/// clears it (`Some(None)`), a value sets it.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

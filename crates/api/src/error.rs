@@ -160,6 +160,8 @@ impl From<StoreError> for ApiError {
             StoreError::Duplicate(_) => {
                 ApiError::Conflict("A record with the same unique value already exists.".into())
             }
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Rejected { field, message } => ApiError::invalid_field(field, message),
             StoreError::MissingReference(_) => ApiError::Unprocessable {
                 detail: "The request refers to a record that does not exist.".into(),
                 errors: Vec::new(),

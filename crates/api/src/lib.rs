@@ -5,11 +5,14 @@ pub mod auth;
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod openapi;
+pub mod paging;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod valid;
 
 pub use config::Config;
 pub use startup::{Application, openapi_document};

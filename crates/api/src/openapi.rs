@@ -29,6 +29,8 @@ Lists are `{\"items\": [...], \"next_cursor\": \"...\" | null}`; pass `next_curs
     components(schemas(Problem, FieldError)),
     tags(
         (name = "auth", description = "Logging in and the current operator"),
+        (name = "settings", description = "Teams, operators, task types, outcomes, tags and settings: everyone reads, admins write"),
+        (name = "customers", description = "Customer records; each change is recorded in the customer's timeline"),
         (name = "operations", description = "Liveness and readiness probes"),
     )
 )]

@@ -52,6 +52,7 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             tokens: TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl),
+            archive_domain: config.archive_domain.clone(),
         });
         let listener = TcpListener::bind(&config.bind_addr)?;
         let port = listener.local_addr()?.port();
@@ -184,6 +185,7 @@ fn serve(
         app.app_data(state.clone())
             .app_data(table.clone())
             .app_data(extract::json_config())
+            .app_data(web::PayloadConfig::new(extract::MAX_JSON_BYTES))
             .app_data(extract::query_config())
             .app_data(extract::path_config())
             .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, document.clone()))

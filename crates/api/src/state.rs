@@ -5,4 +5,6 @@ use crm_persistence::DatabaseConnection;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub tokens: TokenKeys,
+    /// The mail domain of customers' archive addresses.
+    pub archive_domain: String,
 }

@@ -3,11 +3,15 @@
 //! Values here are validated once, when they are built, so nothing downstream checks them again.
 
 pub mod access;
+pub mod catalog;
+pub mod customer;
 pub mod directory;
 pub mod status;
 pub mod text;
 
 pub use access::{Policy, Role};
-pub use directory::Operator;
+pub use catalog::{Outcome, Settings, SettingsError, Tag, TaskType, Team};
+pub use customer::{ChangeValue, Customer, CustomerPatch, FieldChange};
+pub use directory::{DirectoryError, Operator};
 pub use status::{OutcomeStatus, ParseError, TaskKind, TaskStatus};
 pub use text::{Color, Description, Email, InvalidText, Name, Phone};

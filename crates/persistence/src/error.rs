@@ -9,9 +9,15 @@ pub enum StoreError {
     /// A unique constraint refused the write; carries the constraint or column named by the database.
     #[error("conflicts with an existing record ({0})")]
     Duplicate(String),
+    /// The current state forbids the change; the message says why, for the user.
+    #[error("{0}")]
+    Conflict(String),
     /// A foreign key refused the write: something referred to is missing.
     #[error("refers to a missing record ({0})")]
     MissingReference(String),
+    /// A value refers to something that cannot be used (an inactive operator, an unknown type).
+    #[error("{field}: {message}")]
+    Rejected { field: String, message: String },
     /// The row changed since it was read (optimistic concurrency).
     #[error("the record was changed by someone else")]
     VersionConflict,
@@ -21,6 +27,15 @@ pub enum StoreError {
     /// Anything else: a defect or a fault that the caller cannot mend.
     #[error("database error: {0}")]
     Database(DbErr),
+}
+
+impl StoreError {
+    pub fn rejected(field: impl Into<String>, message: impl Into<String>) -> Self {
+        StoreError::Rejected {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 pub type StoreResult<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,12 +1,17 @@
 //! Storage of the CRM over SQLite or PostgreSQL. Every query and transaction lives here;
 //! callers get domain values back, never rows.
 
+pub mod catalog;
+pub mod customers;
 pub mod entities;
 mod error;
 pub mod operators;
+pub mod paging;
 pub mod secrets;
+pub mod timeline;
 
 pub use error::{StoreError, StoreResult};
+pub use paging::{MAX_LIMIT, Page};
 pub use sea_orm::DatabaseConnection;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};

@@ -2,11 +2,13 @@ use crate::auth::{self, Caller};
 use crate::dto::OperatorOut;
 use crate::error::{ApiError, Problem, Result};
 use crate::state::AppState;
+use crate::valid::Valid;
 use actix_web::{get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::Validate;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "admin@example.com", "password": "s3cret-passphrase"}))]
 pub struct LoginRequest {
@@ -40,7 +42,7 @@ pub struct LoginResponse {
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: Valid<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>> {
     let LoginRequest { email, password } = body.into_inner();
     if email.contains('\0') || password.contains('\0') || email.len() > 254 || password.len() > 1024

@@ -1,0 +1,64 @@
+//! Keyset pages: each page starts after the last key of the previous one, so a deep page
+//! costs what the first does.
+
+use crate::StoreResult;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
+
+/// The most rows one page may ask for.
+pub const MAX_LIMIT: u64 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Whether rows remain after the last item.
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            has_more: self.has_more,
+        }
+    }
+
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            has_more: self.has_more,
+        })
+    }
+}
+
+/// Fetches one more row than asked to learn whether another page follows.
+pub(crate) fn split<T>(mut rows: Vec<T>, limit: u64) -> Page<T> {
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Page {
+        items: rows,
+        has_more,
+    }
+}
+
+/// A page of `select` in ascending id order, after `after_id`.
+pub(crate) async fn by_id<E, C>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id: C,
+    after_id: Option<i64>,
+    limit: u64,
+) -> StoreResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    C: ColumnTrait,
+{
+    let limit = limit.clamp(1, MAX_LIMIT);
+    let select = match after_id {
+        Some(after) => select.filter(id.gt(after)),
+        None => select,
+    };
+    let rows = select.order_by_asc(id).limit(limit + 1).all(db).await?;
+    Ok(split(rows, limit))
+}

@@ -1,0 +1,94 @@
+//! Writing timeline entries. Entries are written in the same transaction as the change
+//! they record, so the timeline never disagrees with the data.
+
+use crate::StoreResult;
+use crate::entities::timeline_entry;
+use chrono::{DateTime, Utc};
+use crm_domain::{ChangeValue, FieldChange};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use serde_json::{Value, json};
+
+/// One entry to write.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub customer_id: i64,
+    pub kind: &'static str,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<i64>,
+    pub summary: String,
+    pub data: Value,
+    pub task_id: Option<i64>,
+}
+
+pub(crate) async fn record(db: &impl ConnectionTrait, entries: Vec<NewEntry>) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let rows = entries.into_iter().map(|e| timeline_entry::ActiveModel {
+        customer_id: Set(e.customer_id),
+        kind: Set(e.kind.to_owned()),
+        occurred_at: Set(e.occurred_at),
+        actor_id: Set(e.actor_id),
+        summary: Set(e.summary),
+        data: Set(e.data.to_string()),
+        task_id: Set(e.task_id),
+        ..Default::default()
+    });
+    timeline_entry::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn to_json(v: &ChangeValue) -> Value {
+    match v {
+        ChangeValue::Null => Value::Null,
+        ChangeValue::Text(s) => Value::String(s.clone()),
+        ChangeValue::Id(i) => json!(i),
+        ChangeValue::Flag(b) => json!(b),
+    }
+}
+
+fn to_text(v: &ChangeValue) -> String {
+    match v {
+        ChangeValue::Null => "(none)".to_owned(),
+        ChangeValue::Text(s) => format!("“{s}”"),
+        ChangeValue::Id(i) => format!("#{i}"),
+        ChangeValue::Flag(b) => b.to_string(),
+    }
+}
+
+/// `change` entries, one per field, for a change to `entity` (`customer` or `task`).
+pub fn change_entries(
+    customer_id: i64,
+    entity: &'static str,
+    entity_id: i64,
+    task_id: Option<i64>,
+    actor_id: i64,
+    at: DateTime<Utc>,
+    changes: &[FieldChange],
+) -> Vec<NewEntry> {
+    changes
+        .iter()
+        .map(|c| NewEntry {
+            customer_id,
+            kind: "change",
+            occurred_at: at,
+            actor_id: Some(actor_id),
+            summary: format!(
+                "{entity} {}: {} → {}",
+                c.field,
+                to_text(&c.old),
+                to_text(&c.new)
+            ),
+            data: json!({
+                "entity": entity,
+                "entity_id": entity_id,
+                "field": c.field,
+                "old": to_json(&c.old),
+                "new": to_json(&c.new),
+            }),
+            task_id,
+        })
+        .collect()
+}

@@ -8,3 +8,4 @@ mod health;
 mod openapi;
 mod operators;
 mod settings;
+mod tasks;

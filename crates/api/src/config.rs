@@ -43,6 +43,8 @@ pub struct Config {
     pub document_dir: PathBuf,
     /// `ARCHIVE_EMAIL_DOMAIN`: the domain of customers' archive addresses.
     pub archive_domain: String,
+    /// `CRM_TIMEZONE`: the IANA time zone that "today" and "now" are read in.
+    pub timezone: chrono_tz::Tz,
     /// `HTTP_WORKERS`: worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     /// `DB_MAX_CONNECTIONS`, `DB_TIMEOUT_SECONDS`: the pool.
@@ -95,7 +97,19 @@ impl Config {
             None => None,
             Some(_) => Some(number("HTTP_WORKERS", 1, 1..=256)? as usize),
         };
+        let timezone = match get("CRM_TIMEZONE") {
+            None => chrono_tz::UTC,
+            Some(name) => name
+                .trim()
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| ConfigError {
+                    name: "CRM_TIMEZONE",
+                    value: name.clone(),
+                    reason: "not an IANA time zone such as Europe/Madrid",
+                })?,
+        };
         Ok(Config {
+            timezone,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             bind_addr: get("BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.into()),
             jwt_secret,

@@ -161,6 +161,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("A record with the same unique value already exists.".into())
             }
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Lifecycle(e) => e.into(),
             StoreError::Rejected { field, message } => ApiError::invalid_field(field, message),
             StoreError::MissingReference(_) => ApiError::Unprocessable {
                 detail: "The request refers to a record that does not exist.".into(),
@@ -174,6 +175,29 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable("The database is unavailable; retry shortly.".into())
             }
             StoreError::Database(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crm_domain::LifecycleError> for ApiError {
+    fn from(e: crm_domain::LifecycleError) -> Self {
+        use crm_domain::LifecycleError as L;
+        let text = e.to_string();
+        let mut chars = text.chars();
+        let message = match chars.next() {
+            Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+            None => text.clone(),
+        };
+        match e {
+            L::ReopenForbidden(_) => ApiError::Forbidden(message),
+            L::OutcomeKeepsPlanned(_) | L::InactiveOutcome(_) | L::OutcomeDoesNotFit { .. } => {
+                ApiError::invalid_field("outcome_id", e.to_string())
+            }
+            L::NotPlanned(_)
+            | L::AlreadyPlanned
+            | L::NoteCannotReopen
+            | L::NotPriority
+            | L::TakenByOther(_) => ApiError::Conflict(message),
         }
     }
 }

@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod config;
 pub mod dto;
+pub mod dto_time;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod paging;
 pub mod routes;

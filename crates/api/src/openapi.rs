@@ -31,6 +31,7 @@ Lists are `{\"items\": [...], \"next_cursor\": \"...\" | null}`; pass `next_curs
         (name = "auth", description = "Logging in and the current operator"),
         (name = "settings", description = "Teams, operators, task types, outcomes, tags and settings: everyone reads, admins write"),
         (name = "customers", description = "Customer records; each change is recorded in the customer's timeline"),
+        (name = "tasks", description = "Tasks and notes: create, edit while planned, Next (close, close with a note, continue), copy, reopen, take in charge, chains. Never deleted."),
         (name = "operations", description = "Liveness and readiness probes"),
     )
 )]
@@ -187,12 +188,17 @@ impl RouteTable {
     pub fn from_document(doc: &Document) -> Self {
         let mut table = RouteTable::default();
         for (path, item) in &doc.paths.paths {
+            // An operation documented only to refuse (DELETE on tasks) is not allowed.
+            let answers = |op: &Option<Operation>| {
+                op.as_ref()
+                    .is_some_and(|op| op.responses.responses.keys().any(|s| s.starts_with('2')))
+            };
             let methods = [
-                (item.get.is_some(), Method::GET),
-                (item.put.is_some(), Method::PUT),
-                (item.post.is_some(), Method::POST),
-                (item.delete.is_some(), Method::DELETE),
-                (item.patch.is_some(), Method::PATCH),
+                (answers(&item.get), Method::GET),
+                (answers(&item.put), Method::PUT),
+                (answers(&item.post), Method::POST),
+                (answers(&item.delete), Method::DELETE),
+                (answers(&item.patch), Method::PATCH),
             ]
             .into_iter()
             .filter_map(|(present, m)| present.then_some(m))

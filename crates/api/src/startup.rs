@@ -53,6 +53,7 @@ impl Application {
             db: db.clone(),
             tokens: TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl),
             archive_domain: config.archive_domain.clone(),
+            timezone: config.timezone,
         });
         let listener = TcpListener::bind(&config.bind_addr)?;
         let port = listener.local_addr()?.port();
@@ -190,6 +191,7 @@ fn serve(
             .app_data(extract::path_config())
             .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, document.clone()))
             .default_service(web::to(fallback))
+            .wrap(problem_errors())
             .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("crm_api::access"))
     })
     .listen(listener)?;
@@ -197,6 +199,45 @@ fn serve(
         server = server.workers(n);
     }
     Ok(server.run())
+}
+
+/// A safety net: any error response that is not already a problem document (one produced
+/// by actix itself, say) is rewritten as one, so every error is problem+json.
+fn problem_errors<B: actix_web::body::MessageBody + 'static>() -> middleware::ErrorHandlers<B> {
+    use actix_web::ResponseError;
+    use actix_web::middleware::ErrorHandlerResponse;
+    middleware::ErrorHandlers::new().default_handler(|res: actix_web::dev::ServiceResponse<B>| {
+        let is_problem = res
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        if is_problem {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let reason = status.canonical_reason().unwrap_or("Error").to_owned();
+        let error = match status.as_u16() {
+            400 => ApiError::bad_request(reason),
+            401 => ApiError::Unauthorized(reason),
+            403 => ApiError::Forbidden(reason),
+            404 => ApiError::NotFound(reason),
+            405 => ApiError::MethodNotAllowed {
+                allow: Vec::new(),
+                detail: reason,
+            },
+            409 => ApiError::Conflict(reason),
+            413 => ApiError::PayloadTooLarge(reason),
+            415 => ApiError::UnsupportedMediaType(reason),
+            s if (400..500).contains(&s) => ApiError::bad_request(reason),
+            503 => ApiError::Unavailable(reason),
+            _ => ApiError::Internal(format!("{status} from a handler without a problem body")),
+        };
+        let (req, _) = res.into_parts();
+        let response = error.error_response().map_into_right_body();
+        Ok(ErrorHandlerResponse::Response(
+            actix_web::dev::ServiceResponse::new(req, response),
+        ))
+    })
 }
 
 /// Unknown routes are 404; known routes with another method are 405 with `Allow`.

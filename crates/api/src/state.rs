@@ -7,4 +7,31 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// The mail domain of customers' archive addresses.
     pub archive_domain: String,
+    /// The business's time zone: what "today" means.
+    pub timezone: chrono_tz::Tz,
+}
+
+impl AppState {
+    /// Today's date in the business's time zone.
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.timezone)
+            .date_naive()
+    }
+
+    /// The instant a local date begins, in the business's time zone.
+    pub fn start_of(&self, date: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        let midnight = date.and_time(chrono::NaiveTime::MIN);
+        // A day that starts in a DST gap starts at the first instant that exists.
+        self.timezone
+            .from_local_datetime(&midnight)
+            .earliest()
+            .or_else(|| {
+                self.timezone
+                    .from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                    .earliest()
+            })
+            .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&chrono::Utc))
+    }
 }

@@ -89,10 +89,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-impl<T> FromRequest for Valid<T>
-where
-    T: DeserializeOwned + Validate + 'static,
-{
+/// A JSON body's bytes, read whole: 415 when not sent as JSON, 413 over 1 MiB. For handlers
+/// that need the raw bytes (idempotency fingerprints) before decoding them with [`decode`].
+pub struct RawJson(pub web::Bytes);
+
+impl FromRequest for RawJson {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -114,12 +115,30 @@ where
                     ApiError::bad_request(format!("The body could not be read: {e}"))
                 }
             })?;
-            let value: T = parse_json(&bytes)?;
-            value
-                .validate()
-                .map_err(|e| ApiError::validation(flatten(&e)))?;
-            Ok(Valid(value))
+            Ok(RawJson(bytes))
         })
+    }
+}
+
+/// Parses and validates a JSON body.
+pub fn decode<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: T = parse_json(bytes)?;
+    value
+        .validate()
+        .map_err(|e| ApiError::validation(flatten(&e)))?;
+    Ok(value)
+}
+
+impl<T> FromRequest for Valid<T>
+where
+    T: DeserializeOwned + Validate + 'static,
+{
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let raw = RawJson::from_request(req, payload);
+        Box::pin(async move { decode(&raw.await?.0).map(Valid) })
     }
 }
 

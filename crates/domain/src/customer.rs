@@ -89,6 +89,12 @@ where
     }
 }
 
+impl From<i64> for ChangeValue {
+    fn from(v: i64) -> Self {
+        ChangeValue::Id(v)
+    }
+}
+
 impl From<String> for ChangeValue {
     fn from(v: String) -> Self {
         ChangeValue::Text(v)

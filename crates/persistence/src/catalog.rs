@@ -7,7 +7,7 @@ use crm_domain::{Outcome, Policy, Settings, Tag, TaskType, Team};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, TransactionTrait, TryIntoModel,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, TryIntoModel,
 };
 
 /// Whether another row of `E` already has this name, ignoring case.
@@ -196,7 +196,7 @@ pub mod outcomes {
 
     pub async fn save(db: &DatabaseConnection, o: Outcome) -> StoreResult<Outcome> {
         let existing = (o.id != 0).then_some(o.id);
-        let txn = db.begin().await?;
+        let txn = crate::write_txn(db).await?;
         if name_taken::<outcome::Entity, _>(
             &txn,
             outcome::Column::Name,
@@ -303,7 +303,7 @@ pub mod settings_repo {
     /// Saves the settings after checking, in the same transaction, that the default outcome
     /// is an active planned one.
     pub async fn save(db: &DatabaseConnection, s: Settings) -> StoreResult<Settings> {
-        let txn = db.begin().await?;
+        let txn = crate::write_txn(db).await?;
         let outcome = match outcome::Entity::find_by_id(s.default_task_outcome_id)
             .one(&txn)
             .await?

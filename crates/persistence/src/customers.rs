@@ -10,7 +10,6 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 
 #[derive(Debug, Clone)]
@@ -212,7 +211,7 @@ pub async fn update(
     actor_id: i64,
     expected_version: Option<i32>,
 ) -> StoreResult<Customer> {
-    let txn = db.begin().await?;
+    let txn = crate::write_txn(db).await?;
     let row = customer::Entity::find_by_id(id)
         .one(&txn)
         .await?

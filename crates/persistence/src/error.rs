@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A value refers to something that cannot be used (an inactive operator, an unknown type).
     #[error("{field}: {message}")]
     Rejected { field: String, message: String },
+    /// The task lifecycle refused the step.
+    #[error(transparent)]
+    Lifecycle(#[from] crm_domain::LifecycleError),
     /// The row changed since it was read (optimistic concurrency).
     #[error("the record was changed by someone else")]
     VersionConflict,

@@ -5,9 +5,11 @@ pub mod catalog;
 pub mod customers;
 pub mod entities;
 mod error;
+pub mod idempotency;
 pub mod operators;
 pub mod paging;
 pub mod secrets;
+pub mod tasks;
 pub mod timeline;
 
 pub use error::{StoreError, StoreResult};
@@ -59,6 +61,19 @@ pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
     use migration::MigratorTrait;
     migration::Migrator::up(db, None).await?;
     Ok(())
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`), so that concurrent writers wait for each other (busy timeout) instead of
+/// failing when one of them read before writing.
+pub async fn write_txn(db: &DatabaseConnection) -> StoreResult<sea_orm::DatabaseTransaction> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
 }
 
 /// Answers whether the database is reachable, with one trivial query.

@@ -8,7 +8,7 @@ use crm_domain::directory::check_admin_change;
 use crm_domain::{Operator, Role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, TransactionTrait,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
 };
 
 /// An operator to be created; the password is already hashed.
@@ -161,7 +161,7 @@ pub async fn update(
     id: i64,
     changes: OperatorChanges,
 ) -> StoreResult<Operator> {
-    let txn = db.begin().await?;
+    let txn = crate::write_txn(db).await?;
     // Serialises changes to roles, so two admins cannot demote each other at once.
     settings_repo::lock(&txn).await?;
     let row = operator::Entity::find_by_id(id)

@@ -9,6 +9,7 @@ pub mod outcomes;
 pub mod settings;
 pub mod tags;
 pub mod task_types;
+pub mod tasks;
 pub mod teams;
 
 use actix_web::{HttpResponse, http::header, web};
@@ -40,6 +41,16 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(tags::read)
         .service(tags::update);
     cfg.service(settings::read).service(settings::update);
+    cfg.service(tasks::list)
+        .service(tasks::create)
+        .service(tasks::read)
+        .service(tasks::update)
+        .service(tasks::delete_refused)
+        .service(tasks::next)
+        .service(tasks::copy)
+        .service(tasks::reopen)
+        .service(tasks::take)
+        .service(tasks::chain);
     cfg.service(customers::list)
         .service(customers::create)
         .service(customers::read)

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, a module per resource.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agenda;
 mod auth;
 mod customers;
 mod errors;

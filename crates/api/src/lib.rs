@@ -8,6 +8,7 @@ pub mod dto_time;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod ics;
 pub mod idempotency;
 pub mod openapi;
 pub mod paging;

@@ -55,6 +55,7 @@ impl Application {
             archive_domain: config.archive_domain.clone(),
             timezone: config.timezone,
         });
+        spawn_key_purge(db.clone());
         let listener = TcpListener::bind(&config.bind_addr)?;
         let port = listener.local_addr()?.port();
         let server = serve(listener, state, config.workers)?;
@@ -86,6 +87,22 @@ impl Application {
         }
         result
     }
+}
+
+/// Forgets idempotency keys past their lifetime, hourly. Expired keys are also ignored
+/// when met, so this only keeps the table small.
+fn spawn_key_purge(db: DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            match crm_persistence::idempotency::purge_expired(&db).await {
+                Ok(0) => {}
+                Ok(n) => log::info!("forgot {n} expired idempotency keys"),
+                Err(e) => log::warn!("purging idempotency keys: {e}"),
+            }
+        }
+    });
 }
 
 async fn ensure_admin(

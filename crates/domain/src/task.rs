@@ -223,6 +223,15 @@ pub fn scheduled_at(date: NaiveDate, time: Option<NaiveTime>) -> NaiveDateTime {
     date.and_time(time.unwrap_or(NaiveTime::MIN))
 }
 
+/// A planned task is overdue once its time has passed, or, for a whole-day task, once its
+/// day has ended. `now` is the business's local time.
+pub fn is_overdue(date: NaiveDate, time: Option<NaiveTime>, now: NaiveDateTime) -> bool {
+    match time {
+        Some(t) => date.and_time(t) < now,
+        None => date < now.date(),
+    }
+}
+
 /// A task or note as listings and details show it: both dates, both people, urgency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskView {
@@ -475,6 +484,28 @@ mod tests {
         assert_eq!(default_responsible(Some(3), Some(4), 5), 3);
         assert_eq!(default_responsible(None, Some(4), 5), 4);
         assert_eq!(default_responsible(None, None, 5), 5);
+    }
+
+    #[test]
+    fn overdue_means_the_time_or_the_whole_day_has_passed() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let at = |h, m| day.and_hms_opt(h, m, 0).unwrap();
+        let t = |h, m| Some(NaiveTime::from_hms_opt(h, m, 0).unwrap());
+        assert!(
+            !is_overdue(day, t(23, 30), at(23, 0)),
+            "23:30 is not overdue at 23:00"
+        );
+        assert!(is_overdue(day, t(23, 30), at(23, 31)));
+        assert!(
+            !is_overdue(day, None, at(23, 59)),
+            "a whole-day task lasts all day"
+        );
+        let next_day = day.succ_opt().unwrap().and_hms_opt(0, 0, 1).unwrap();
+        assert!(
+            is_overdue(day, None, next_day),
+            "and is overdue just after midnight"
+        );
+        assert!(!is_overdue(day.succ_opt().unwrap(), t(0, 0), at(23, 59)));
     }
 
     #[test]

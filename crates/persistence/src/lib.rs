@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod customers;
+pub mod dashboard;
 pub mod entities;
 mod error;
 pub mod idempotency;

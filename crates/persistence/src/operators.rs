@@ -203,3 +203,33 @@ pub async fn update(
     txn.commit().await?;
     Ok(saved)
 }
+
+/// Stores the hash of a new calendar feed token; the previous token stops working.
+pub async fn set_calendar_token(
+    db: &DatabaseConnection,
+    id: i64,
+    token_hash: &str,
+) -> StoreResult<()> {
+    let row = operator::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut row = row.into_active_model();
+    row.calendar_token_hash = Set(Some(token_hash.to_owned()));
+    row.update(db).await?;
+    Ok(())
+}
+
+/// The active operator whose calendar feed token has this hash.
+pub async fn find_by_calendar_token(
+    db: &DatabaseConnection,
+    token_hash: &str,
+) -> StoreResult<Option<Operator>> {
+    operator::Entity::find()
+        .filter(operator::Column::CalendarTokenHash.eq(token_hash))
+        .filter(operator::Column::Active.eq(true))
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}

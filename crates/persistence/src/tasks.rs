@@ -968,10 +968,10 @@ pub struct TaskFilter {
     pub scheduled_from: Option<NaiveDate>,
     pub scheduled_to: Option<NaiveDate>,
     pub q: Option<String>,
-    /// Only planned tasks of priority types (the dashboard's urgent list).
-    pub priority_only: bool,
-    /// Only tasks nobody has taken in charge.
-    pub untaken_only: bool,
+    /// Only tasks of priority types (`Some(true)`) or of other types (`Some(false)`).
+    pub priority: Option<bool>,
+    /// Only tasks taken in charge (`Some(true)`) or nobody has taken (`Some(false)`).
+    pub taken: Option<bool>,
     /// Only tasks of agenda-visible types.
     pub agenda_only: bool,
 }
@@ -1036,11 +1036,17 @@ fn apply_filter(q: &mut SelectStatement, f: &TaskFilter) {
                 .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
         );
     }
-    if f.priority_only {
-        q.and_where(Expr::col(("ty", "priority")).eq(true));
+    if let Some(priority) = f.priority {
+        q.and_where(Expr::col(("ty", "priority")).eq(priority));
     }
-    if f.untaken_only {
-        q.and_where(Expr::col(("t", "taken_by_id")).is_null());
+    match f.taken {
+        Some(true) => {
+            q.and_where(Expr::col(("t", "taken_by_id")).is_not_null());
+        }
+        Some(false) => {
+            q.and_where(Expr::col(("t", "taken_by_id")).is_null());
+        }
+        None => {}
     }
     if f.agenda_only {
         q.and_where(Expr::col(("ty", "visible_in_agenda")).eq(true));

@@ -1,8 +1,10 @@
 //! Handlers, one module per resource. Each handler parses, calls one repository or domain
 //! function, and maps the result.
 
+pub mod agenda;
 pub mod auth;
 pub mod customers;
+pub mod dashboard;
 pub mod health;
 pub mod operators;
 pub mod outcomes;
@@ -51,6 +53,11 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(tasks::reopen)
         .service(tasks::take)
         .service(tasks::chain);
+    cfg.service(dashboard::dashboard)
+        .service(dashboard::outcomes)
+        .service(agenda::agenda)
+        .service(agenda::agenda_ics)
+        .service(agenda::calendar_token);
     cfg.service(customers::list)
         .service(customers::create)
         .service(customers::read)

@@ -608,6 +608,10 @@ pub struct TaskListQuery {
     pub scheduled_to: Option<NaiveDate>,
     /// Case-insensitive text in the description.
     pub q: Option<String>,
+    /// `true`: only tasks of priority types.
+    pub priority: Option<bool>,
+    /// `false`: only tasks nobody has taken in charge; `true`: only taken ones.
+    pub taken: Option<bool>,
     /// Comma-separated keys among `scheduled_at`, `created_at`, `customer`, `type`,
     /// `responsible`, `status`; `-` for descending. Default `scheduled_at`. Ties go by id.
     #[param(example = "-scheduled_at,customer")]
@@ -710,6 +714,8 @@ pub async fn list(
         scheduled_from: q.scheduled_from,
         scheduled_to: q.scheduled_to,
         q: q.q,
+        priority: q.priority,
+        taken: q.taken,
         ..Default::default()
     };
     let query = TaskQuery {

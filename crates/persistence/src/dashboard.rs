@@ -1,0 +1,218 @@
+//! The dashboard's counts and the outcome reports, each in one aggregate query.
+
+use crate::StoreResult;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use sea_orm::sea_query::{
+    Alias, CaseStatement, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
+};
+use sea_orm::{DatabaseConnection, FromQueryResult};
+
+/// Whose tasks: one operator's (as responsible), a team's, or everyone's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope {
+    pub operator_id: Option<i64>,
+    pub team_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromQueryResult)]
+pub struct Counts {
+    /// Planned tasks.
+    pub planned: i64,
+    /// Planned tasks whose time has passed (whole-day ones: whose day has ended).
+    pub overdue: i64,
+    /// Planned tasks scheduled today.
+    pub due_today: i64,
+    /// Planned tasks of priority types.
+    pub urgent: i64,
+    /// Planned tasks of priority types that nobody has taken in charge.
+    pub unassigned: i64,
+}
+
+fn count_if(cond: Condition) -> Expr {
+    Func::coalesce([
+        Func::sum::<Expr>(
+            CaseStatement::new()
+                .case(cond, Expr::val(1))
+                .finally(Expr::val(0))
+                .into(),
+        )
+        .into(),
+        Expr::val(0),
+    ])
+    .into()
+}
+
+fn scoped(q: &mut SelectStatement, scope: Scope) {
+    if let Some(op) = scope.operator_id {
+        q.and_where(Expr::col(("t", "responsible_id")).eq(op));
+    }
+    if let Some(team) = scope.team_id {
+        q.join_as(
+            JoinType::InnerJoin,
+            "operators",
+            "rs",
+            Expr::col(("rs", "id")).equals(("t", "responsible_id")),
+        )
+        .and_where(Expr::col(("rs", "team_id")).eq(team));
+    }
+}
+
+/// The counts over planned tasks, with "today" and "now" in the business's time zone. The
+/// overdue rule is the domain's `is_overdue`, written as SQL.
+pub async fn counts(
+    db: &DatabaseConnection,
+    scope: Scope,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> StoreResult<Counts> {
+    let priority = || Expr::col(("ty", "priority")).eq(true);
+    let overdue = Condition::any()
+        .add(
+            Condition::all()
+                .add(Expr::col(("t", "scheduled_time")).is_not_null())
+                .add(Expr::col(("t", "scheduled_at")).lt(now)),
+        )
+        .add(
+            Condition::all()
+                .add(Expr::col(("t", "scheduled_time")).is_null())
+                .add(Expr::col(("t", "scheduled_date")).lt(today)),
+        );
+    let mut q = Query::select()
+        .expr_as(Func::count(Expr::col(("t", "id"))), "planned")
+        .expr_as(count_if(overdue), "overdue")
+        .expr_as(
+            count_if(Condition::all().add(Expr::col(("t", "scheduled_date")).eq(today))),
+            "due_today",
+        )
+        .expr_as(count_if(Condition::all().add(priority())), "urgent")
+        .expr_as(
+            count_if(
+                Condition::all()
+                    .add(priority())
+                    .add(Expr::col(("t", "taken_by_id")).is_null()),
+            ),
+            "unassigned",
+        )
+        .from_as("tasks", "t")
+        .join_as(
+            JoinType::InnerJoin,
+            "task_types",
+            "ty",
+            Expr::col(("ty", "id")).equals(("t", "type_id")),
+        )
+        .and_where(Expr::col(("t", "status")).eq("planned"))
+        .and_where(Expr::col(("t", "kind")).eq("task"))
+        .to_owned();
+    scoped(&mut q, scope);
+    Ok(
+        Counts::find_by_statement(db.get_database_backend().build(&q))
+            .one(db)
+            .await?
+            .unwrap_or_default(),
+    )
+}
+
+/// How closed tasks are grouped in the outcome report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// The responsible operator.
+    Operator,
+    Type,
+    /// Each tag of the task; untagged tasks form a group without id.
+    Tag,
+    /// The responsible operator's team; operators without a team form a group without id.
+    Team,
+}
+
+/// Closed tasks of one group with one outcome.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct OutcomeCount {
+    pub group_id: Option<i64>,
+    pub group_name: Option<String>,
+    pub outcome_id: i64,
+    pub outcome_name: String,
+    pub outcome_status: String,
+    pub count: i64,
+}
+
+/// Counts of tasks closed in `[from, before)` per group and outcome.
+pub async fn outcome_report(
+    db: &DatabaseConnection,
+    group_by: GroupBy,
+    from: DateTime<Utc>,
+    before: DateTime<Utc>,
+) -> StoreResult<Vec<OutcomeCount>> {
+    let (alias, table, on): (&str, &str, Expr) = match group_by {
+        GroupBy::Operator => (
+            "g",
+            "operators",
+            Expr::col(("g", "id")).equals(("t", "responsible_id")),
+        ),
+        GroupBy::Type => (
+            "g",
+            "task_types",
+            Expr::col(("g", "id")).equals(("t", "type_id")),
+        ),
+        GroupBy::Tag => ("g", "tags", Expr::col(("g", "id")).equals(("tt", "tag_id"))),
+        GroupBy::Team => (
+            "g",
+            "teams",
+            Expr::col(("g", "id")).equals(("rs", "team_id")),
+        ),
+    };
+    let mut q = Query::select();
+    q.expr_as(Expr::col((alias, "id")), "group_id")
+        .expr_as(Expr::col((alias, "name")), "group_name")
+        .expr_as(Expr::col(("o", "id")), "outcome_id")
+        .expr_as(Expr::col(("o", "name")), "outcome_name")
+        .expr_as(Expr::col(("o", "resulting_status")), "outcome_status")
+        .expr_as(Func::count(Expr::col(("t", "id"))), "count")
+        .from_as("tasks", "t")
+        .join_as(
+            JoinType::InnerJoin,
+            "outcomes",
+            "o",
+            Expr::col(("o", "id")).equals(("t", "outcome_id")),
+        );
+    match group_by {
+        GroupBy::Tag => {
+            q.join_as(
+                JoinType::LeftJoin,
+                "task_tags",
+                "tt",
+                Expr::col(("tt", "task_id")).equals(("t", "id")),
+            );
+        }
+        GroupBy::Team => {
+            q.join_as(
+                JoinType::InnerJoin,
+                "operators",
+                "rs",
+                Expr::col(("rs", "id")).equals(("t", "responsible_id")),
+            );
+        }
+        _ => {}
+    }
+    let join = if matches!(group_by, GroupBy::Tag | GroupBy::Team) {
+        JoinType::LeftJoin
+    } else {
+        JoinType::InnerJoin
+    };
+    q.join_as(join, table, Alias::new(alias), on)
+        .and_where(Expr::col(("t", "kind")).eq("task"))
+        .and_where(Expr::col(("t", "status")).ne("planned"))
+        .and_where(Expr::col(("t", "closed_at")).gte(from))
+        .and_where(Expr::col(("t", "closed_at")).lt(before))
+        .group_by_col((alias, "id"))
+        .group_by_col((alias, "name"))
+        .group_by_col(("o", "id"))
+        .group_by_col(("o", "name"))
+        .group_by_col(("o", "resulting_status"))
+        .order_by((alias, "name"), Order::Asc)
+        .order_by(("o", "id"), Order::Asc);
+    Ok(
+        OutcomeCount::find_by_statement(db.get_database_backend().build(&q))
+            .all(db)
+            .await?,
+    )
+}

@@ -1,0 +1,468 @@
+//! Dashboard, agenda, calendar feed and outcome reports.
+
+use crm_tests::{TestApp, spawn_app, spawn_app_with};
+use icalendar::{Calendar, CalendarComponent, Component};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn outcome(app: &TestApp, name: &str) -> i64 {
+    let all = app.get("/api/v1/outcomes").await;
+    all.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn new_type(app: &TestApp, name: &str, agenda: bool, priority: bool) -> i64 {
+    let reply = app
+        .post(
+            "/api/v1/task-types",
+            &json!({"name": name, "visible_in_agenda": agenda, "priority": priority}),
+        )
+        .await;
+    reply.ok(201)["id"].as_i64().unwrap()
+}
+
+async fn task(
+    app: &TestApp,
+    customer: i64,
+    type_id: i64,
+    date: &str,
+    time: Option<&str>,
+    responsible: i64,
+) -> Value {
+    let reply = app
+        .post("/api/v1/tasks", &json!({"customer_id": customer, "description": "x", "type_id": type_id, "scheduled_date": date, "scheduled_time": time, "responsible_id": responsible}))
+        .await;
+    reply.ok(201).clone()
+}
+
+fn local_today(tz: chrono_tz::Tz) -> chrono::NaiveDate {
+    chrono::Utc::now().with_timezone(&tz).date_naive()
+}
+
+fn day(d: chrono::NaiveDate, offset: i64) -> String {
+    (d + chrono::Duration::days(offset)).to_string()
+}
+
+#[tokio::test]
+async fn dashboard_counts_move_as_tasks_are_taken_and_closed() {
+    let app = spawn_app().await;
+    let today = local_today(chrono_tz::UTC);
+    let call = new_type(&app, "Call", true, false).await;
+    let quote = new_type(&app, "Quote", true, true).await;
+    let (deborah, deborah_token) = app.operator("Deborah", "operator").await;
+    let (maribel, _) = app.operator("Maribel", "operator").await;
+    let customer = app.customer(json!({"name": "Manolo"})).await;
+
+    let late = task(&app, customer, call, &day(today, -1), None, deborah).await;
+    task(&app, customer, call, &day(today, 0), None, deborah).await;
+    let urgent = task(
+        &app,
+        customer,
+        quote,
+        &day(today, 2),
+        Some("10:00"),
+        deborah,
+    )
+    .await;
+    task(&app, customer, quote, &day(today, 3), None, maribel).await;
+
+    let counts = |q: &'static str| {
+        let app = &app;
+        async move {
+            app.get(&format!("/api/v1/dashboard{q}"))
+                .await
+                .ok(200)
+                .clone()
+        }
+    };
+    let all = counts("").await;
+    assert_eq!(
+        all["counts"],
+        json!({"planned": 4, "overdue": 1, "due_today": 1, "urgent": 2, "unassigned": 2})
+    );
+    assert_eq!(all["urgent"].as_array().unwrap().len(), 2);
+    assert_eq!(all["urgent"][0]["id"], urgent["id"], "by schedule");
+    assert!(
+        all["urgent_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/v1/tasks?")
+    );
+    let listed = app.get(all["unassigned_url"].as_str().unwrap()).await;
+    assert_eq!(
+        listed.ok(200)["items"].as_array().unwrap().len(),
+        2,
+        "the link lists them all"
+    );
+
+    let mine = app
+        .get(&format!("/api/v1/dashboard?operator_id={deborah}"))
+        .await;
+    assert_eq!(mine.ok(200)["counts"]["planned"], 3);
+
+    app.send(app.request_as(
+        &deborah_token,
+        Method::POST,
+        &format!("/api/v1/tasks/{}/take", urgent["id"]),
+    ))
+    .await
+    .ok(200);
+    let after_take = counts("").await;
+    assert_eq!(after_take["counts"]["urgent"], 2);
+    assert_eq!(after_take["counts"]["unassigned"], 1);
+    assert_eq!(after_take["unassigned"].as_array().unwrap().len(), 1);
+
+    let positive = outcome(&app, "Positive").await;
+    app.post(
+        &format!("/api/v1/tasks/{}/next", late["id"]),
+        &json!({"outcome_id": positive, "action": "close"}),
+    )
+    .await
+    .ok(200);
+    let after_close = counts("").await;
+    assert_eq!(after_close["counts"]["planned"], 3);
+    assert_eq!(after_close["counts"]["overdue"], 0);
+
+    let team = app
+        .post("/api/v1/teams", &json!({"name": "Sales"}))
+        .await
+        .json["id"]
+        .clone();
+    app.patch(
+        &format!("/api/v1/operators/{maribel}"),
+        &json!({"team_id": team}),
+    )
+    .await
+    .ok(200);
+    let by_team = app.get(&format!("/api/v1/dashboard?team_id={team}")).await;
+    assert_eq!(by_team.ok(200)["counts"]["planned"], 1);
+}
+
+#[tokio::test]
+async fn today_and_overdue_are_read_in_the_business_time_zone() {
+    // UTC+14: most of the time its date is not UTC's.
+    let tz = chrono_tz::Pacific::Kiritimati;
+    let app = spawn_app_with(|c| c.timezone = tz).await;
+    let today = local_today(tz);
+    let call = new_type(&app, "Call", true, false).await;
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+    let me = app.get("/api/v1/me").await.json["id"].as_i64().unwrap();
+    task(&app, customer, call, &day(today, -1), Some("23:59"), me).await;
+    task(&app, customer, call, &day(today, 0), None, me).await;
+    task(&app, customer, call, &day(today, 1), Some("00:00"), me).await;
+    let counts = app.get("/api/v1/dashboard").await.ok(200)["counts"].clone();
+    assert_eq!(counts["overdue"], 1, "only yesterday's task: {counts}");
+    assert_eq!(counts["due_today"], 1, "today is local: {counts}");
+    // A note without a date is dated today, locally.
+    let note = app
+        .post(
+            "/api/v1/tasks",
+            &json!({"customer_id": customer, "kind": "note", "description": "x", "type_id": call}),
+        )
+        .await;
+    assert_eq!(note.ok(201)["scheduled_date"], today.to_string());
+}
+
+#[tokio::test]
+async fn the_agenda_shows_planned_agenda_tasks_by_operator_and_team() {
+    let app = spawn_app().await;
+    let today = local_today(chrono_tz::UTC);
+    let visit = new_type(&app, "Visit", true, false).await;
+    let hidden = new_type(&app, "Back office", false, false).await;
+    let team = app
+        .post("/api/v1/teams", &json!({"name": "Trainers"}))
+        .await
+        .json["id"]
+        .clone();
+    let (deborah, _) = app.operator("Deborah", "operator").await;
+    let (maribel, _) = app.operator("Maribel", "operator").await;
+    app.patch(
+        &format!("/api/v1/operators/{maribel}"),
+        &json!({"team_id": team}),
+    )
+    .await
+    .ok(200);
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+
+    let a = task(
+        &app,
+        customer,
+        visit,
+        &day(today, 1),
+        Some("18:00"),
+        deborah,
+    )
+    .await;
+    let b = task(
+        &app,
+        customer,
+        visit,
+        &day(today, 1),
+        Some("09:00"),
+        maribel,
+    )
+    .await;
+    let c = task(&app, customer, visit, &day(today, 0), None, maribel).await;
+    task(&app, customer, hidden, &day(today, 1), None, deborah).await;
+    task(&app, customer, visit, &day(today, 30), None, deborah).await;
+    let closed = task(&app, customer, visit, &day(today, 2), None, deborah).await;
+    let positive = outcome(&app, "Positive").await;
+    app.post(
+        &format!("/api/v1/tasks/{}/next", closed["id"]),
+        &json!({"outcome_id": positive, "action": "close"}),
+    )
+    .await
+    .ok(200);
+
+    let ids = |q: String| {
+        let app = &app;
+        async move {
+            let reply = app.get(&format!("/api/v1/agenda{q}")).await;
+            reply.ok(200)["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        ids(String::new()).await,
+        [c["id"].clone(), b["id"].clone(), a["id"].clone()],
+        "this week, by date and time"
+    );
+    assert_eq!(
+        ids(format!("?operator_id={deborah}")).await,
+        [a["id"].clone()]
+    );
+    assert_eq!(
+        ids(format!("?team_id={team}")).await,
+        [c["id"].clone(), b["id"].clone()]
+    );
+    assert_eq!(
+        ids(format!("?from={}&to={}", day(today, 1), day(today, 1))).await,
+        [b["id"].clone(), a["id"].clone()]
+    );
+    let first = app.get("/api/v1/agenda").await;
+    let entry = &first.json["items"][0];
+    assert_eq!(entry["customer"]["name"], "Blanca");
+    assert_eq!(entry["responsible"]["name"], "Maribel");
+    assert!(entry["type"]["color"].is_string() && entry["type"]["priority"].is_boolean());
+
+    app.get(&format!(
+        "/api/v1/agenda?from={}&to={}",
+        day(today, 1),
+        day(today, 0)
+    ))
+    .await
+    .problem(400);
+    app.get(&format!(
+        "/api/v1/agenda?from={}&to={}",
+        day(today, 0),
+        day(today, 92)
+    ))
+    .await
+    .problem(400);
+    app.get(&format!(
+        "/api/v1/agenda?from={}&to={}",
+        day(today, 0),
+        day(today, 91)
+    ))
+    .await
+    .ok(200);
+    app.get("/api/v1/agenda?from=soon").await.problem(400);
+}
+
+fn events(text: &str) -> Vec<icalendar::Event> {
+    let calendar: Calendar = text.parse().expect("a valid iCalendar document");
+    calendar
+        .components
+        .into_iter()
+        .filter_map(|c| match c {
+            CalendarComponent::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_calendar_feed_parses_and_its_token_rotates() {
+    let app = spawn_app().await;
+    let today = local_today(chrono_tz::UTC);
+    let visit = new_type(&app, "Visit; with, punctuation", true, false).await;
+    let (deborah, deborah_token) = app.operator("Deborah", "operator").await;
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+    let timed = task(
+        &app,
+        customer,
+        visit,
+        &day(today, 1),
+        Some("18:00"),
+        deborah,
+    )
+    .await;
+    let whole_day = task(&app, customer, visit, &day(today, 2), None, deborah).await;
+
+    let with_bearer = app.get("/api/v1/agenda.ics").await;
+    assert_eq!(with_bearer.status, 200);
+    assert!(
+        with_bearer
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let parsed = events(&with_bearer.text);
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(
+        parsed[0].get_uid(),
+        Some(format!("task-{}@crm-api", timed["id"]).as_str())
+    );
+    assert_eq!(
+        parsed[0].get_summary(),
+        Some("Visit; with, punctuation – Blanca")
+    );
+    assert_eq!(
+        parsed[1].get_uid(),
+        Some(format!("task-{}@crm-api", whole_day["id"]).as_str())
+    );
+    assert!(with_bearer.text.contains(&format!(
+        "DTSTART;VALUE=DATE:{}",
+        day(today, 2).replace('-', "")
+    )));
+
+    let reply = app
+        .send(app.request_as(&deborah_token, Method::POST, "/api/v1/me/calendar-token"))
+        .await;
+    let feed_url = reply.ok(200)["feed_url"].as_str().unwrap().to_owned();
+    assert!(feed_url.starts_with("http://127.0.0.1:"), "{feed_url}");
+    let plain = app.send(app.client.get(&feed_url)).await;
+    assert_eq!(plain.status, 200, "no header needed: {}", plain.text);
+    assert_eq!(events(&plain.text).len(), 2);
+
+    let rotated = app
+        .send(app.request_as(&deborah_token, Method::POST, "/api/v1/me/calendar-token"))
+        .await;
+    let new_url = rotated.ok(200)["feed_url"].as_str().unwrap().to_owned();
+    assert_ne!(new_url, feed_url);
+    app.send(app.client.get(&feed_url)).await.problem(401);
+    assert_eq!(app.send(app.client.get(&new_url)).await.status, 200);
+    app.send(app.client.get(app.url("/api/v1/agenda.ics")))
+        .await
+        .problem(401);
+    app.send(app.client.get(app.url("/api/v1/agenda.ics?token=guess")))
+        .await
+        .problem(401);
+    // No endpoint gives the token back.
+    let me = app
+        .send(app.request_as(&deborah_token, Method::GET, "/api/v1/me"))
+        .await;
+    assert!(!me.text.contains(new_url.rsplit('=').next().unwrap()));
+}
+
+#[tokio::test]
+async fn reports_add_up_to_the_closed_tasks() {
+    let app = spawn_app().await;
+    let today = local_today(chrono_tz::UTC);
+    let call = new_type(&app, "Call", true, false).await;
+    let quote = new_type(&app, "Quote", true, false).await;
+    let tag = app.post("/api/v1/tags", &json!({"name": "vip"})).await.json["id"].clone();
+    let team = app
+        .post("/api/v1/teams", &json!({"name": "Sales"}))
+        .await
+        .json["id"]
+        .clone();
+    let (deborah, _) = app.operator("Deborah", "operator").await;
+    let (maribel, _) = app.operator("Maribel", "operator").await;
+    app.patch(
+        &format!("/api/v1/operators/{maribel}"),
+        &json!({"team_id": team}),
+    )
+    .await
+    .ok(200);
+    let customer = app.customer(json!({"name": "Manolo"})).await;
+    let (positive, negative, sold, cancelled) = (
+        outcome(&app, "Positive").await,
+        outcome(&app, "Negative").await,
+        outcome(&app, "Sold").await,
+        outcome(&app, "Cancelled").await,
+    );
+    let plan = [
+        (call, deborah, positive, true),
+        (call, deborah, negative, false),
+        (quote, maribel, sold, true),
+        (quote, maribel, cancelled, false),
+        (quote, deborah, sold, false),
+    ];
+    for (type_id, who, outcome_id, tagged) in plan {
+        let mut body = json!({"customer_id": customer, "description": "x", "type_id": type_id, "scheduled_date": day(today, 0), "responsible_id": who});
+        if tagged {
+            body["tag_ids"] = json!([tag]);
+        }
+        let t = app.post("/api/v1/tasks", &body).await.ok(201).clone();
+        app.post(
+            &format!("/api/v1/tasks/{}/next", t["id"]),
+            &json!({"outcome_id": outcome_id, "action": "close"}),
+        )
+        .await
+        .ok(200);
+    }
+    // A planned task is not in the report.
+    app.post("/api/v1/tasks", &json!({"customer_id": customer, "description": "x", "type_id": call, "scheduled_date": day(today, 0)})).await.ok(201);
+
+    for group_by in ["operator", "type", "tag", "team"] {
+        let reply = app
+            .get(&format!("/api/v1/reports/outcomes?group_by={group_by}"))
+            .await;
+        let groups = reply.ok(200)["groups"].as_array().unwrap().clone();
+        let closed: i64 = groups.iter().map(|g| g["closed"].as_i64().unwrap()).sum();
+        assert_eq!(closed, 5, "{group_by}: {groups:?}");
+        for g in &groups {
+            let by_outcome: i64 = g["outcomes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["count"].as_i64().unwrap())
+                .sum();
+            assert_eq!(by_outcome, g["closed"].as_i64().unwrap());
+        }
+    }
+    let by_type = app.get("/api/v1/reports/outcomes?group_by=type").await;
+    let quote_group = by_type.json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "Quote")
+        .unwrap()
+        .clone();
+    assert_eq!(quote_group["closed"], 3);
+    assert_eq!(quote_group["done"], 2);
+    assert!((quote_group["done_share"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    let by_tag = app.get("/api/v1/reports/outcomes?group_by=tag").await;
+    let untagged = by_tag.json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"].is_null())
+        .unwrap()
+        .clone();
+    assert_eq!(untagged["closed"], 3);
+
+    let yesterday = app
+        .get(&format!(
+            "/api/v1/reports/outcomes?group_by=type&from={}&to={}",
+            day(today, -1),
+            day(today, -1)
+        ))
+        .await;
+    assert_eq!(yesterday.ok(200)["groups"], json!([]));
+    app.get("/api/v1/reports/outcomes?group_by=colour")
+        .await
+        .problem(400);
+    app.get("/api/v1/reports/outcomes").await.problem(400);
+}

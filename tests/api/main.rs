@@ -10,3 +10,4 @@ mod openapi;
 mod operators;
 mod settings;
 mod tasks;
+mod timeline;

@@ -45,6 +45,8 @@ pub struct Config {
     pub archive_domain: String,
     /// `CRM_TIMEZONE`: the IANA time zone that "today" and "now" are read in.
     pub timezone: chrono_tz::Tz,
+    /// `DOCUMENT_MAX_BYTES`: the largest document accepted.
+    pub document_max_bytes: u64,
     /// `HTTP_WORKERS`: worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     /// `DB_MAX_CONNECTIONS`, `DB_TIMEOUT_SECONDS`: the pool.
@@ -121,6 +123,11 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("./documents")),
             archive_domain: get("ARCHIVE_EMAIL_DOMAIN")
                 .unwrap_or_else(|| "archive.localhost".into()),
+            document_max_bytes: number(
+                "DOCUMENT_MAX_BYTES",
+                20 * 1024 * 1024,
+                1..=1024 * 1024 * 1024,
+            )?,
             workers,
             pool: PoolConfig {
                 max_connections: number("DB_MAX_CONNECTIONS", 10, 1..=1000)? as u32,

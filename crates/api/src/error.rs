@@ -162,6 +162,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Lifecycle(e) => e.into(),
+            StoreError::Forbidden(message) => ApiError::Forbidden(message),
             StoreError::Rejected { field, message } => ApiError::invalid_field(field, message),
             StoreError::MissingReference(_) => ApiError::Unprocessable {
                 detail: "The request refers to a record that does not exist.".into(),

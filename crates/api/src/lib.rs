@@ -15,6 +15,7 @@ pub mod paging;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod valid;
 
 pub use config::Config;

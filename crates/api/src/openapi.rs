@@ -33,6 +33,7 @@ Lists are `{\"items\": [...], \"next_cursor\": \"...\" | null}`; pass `next_curs
         (name = "customers", description = "Customer records; each change is recorded in the customer's timeline"),
         (name = "tasks", description = "Tasks and notes: create, edit while planned, Next (close, close with a note, continue), copy, reopen, take in charge, chains. Never deleted."),
         (name = "agenda", description = "Dashboard, agendas, the iCalendar feed and outcome reports"),
+        (name = "timeline", description = "A customer's history: messages, forwarded email, calls, documents, and every closed task, note and change"),
         (name = "operations", description = "Liveness and readiness probes"),
     )
 )]

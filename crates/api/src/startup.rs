@@ -54,6 +54,10 @@ impl Application {
             tokens: TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl),
             archive_domain: config.archive_domain.clone(),
             timezone: config.timezone,
+            documents: std::sync::Arc::new(crate::storage::LocalStore::new(
+                config.document_dir.clone(),
+            )?),
+            document_max_bytes: config.document_max_bytes,
         });
         spawn_key_purge(db.clone());
         let listener = TcpListener::bind(&config.bind_addr)?;

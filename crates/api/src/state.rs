@@ -9,6 +9,10 @@ pub struct AppState {
     pub archive_domain: String,
     /// The business's time zone: what "today" means.
     pub timezone: chrono_tz::Tz,
+    /// Where uploaded files go.
+    pub documents: std::sync::Arc<dyn crate::storage::DocumentStore>,
+    /// The largest document accepted.
+    pub document_max_bytes: u64,
 }
 
 impl AppState {

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A value refers to something that cannot be used (an inactive operator, an unknown type).
     #[error("{field}: {message}")]
     Rejected { field: String, message: String },
+    /// The settings do not allow this operator to do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The task lifecycle refused the step.
     #[error(transparent)]
     Lifecycle(#[from] crm_domain::LifecycleError),

@@ -9,6 +9,7 @@ mod error;
 pub mod idempotency;
 pub mod operators;
 pub mod paging;
+pub mod records;
 pub mod secrets;
 pub mod tasks;
 pub mod timeline;

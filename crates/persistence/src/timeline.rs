@@ -92,3 +92,69 @@ pub fn change_entries(
         })
         .collect()
 }
+
+/// A timeline entry as read: `data` is the JSON object stored with it.
+#[derive(Debug, Clone, PartialEq, Eq, sea_orm::FromQueryResult)]
+pub struct Entry {
+    pub id: i64,
+    pub kind: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<i64>,
+    pub actor_name: Option<String>,
+    pub summary: String,
+    pub data: String,
+}
+
+/// Every kind of entry, as filters name them.
+pub const KINDS: [&str; 8] = [
+    "task_closed",
+    "task_reopened",
+    "note",
+    "message",
+    "call",
+    "change",
+    "document",
+    "document_deleted",
+];
+
+/// A page of `customer_id`'s timeline, newest first, optionally of some kinds only.
+pub async fn page(
+    db: &sea_orm::DatabaseConnection,
+    customer_id: i64,
+    kinds: &[&str],
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: u64,
+) -> StoreResult<crate::Page<Entry>> {
+    use sea_orm::FromQueryResult;
+    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
+    let limit = limit.clamp(1, crate::MAX_LIMIT);
+    let mut q = Query::select();
+    for col in ["id", "kind", "occurred_at", "actor_id", "summary", "data"] {
+        q.column(("e", col));
+    }
+    q.expr_as(Expr::col(("a", "name")), "actor_name")
+        .from_as("timeline_entries", "e")
+        .join_as(
+            JoinType::LeftJoin,
+            "operators",
+            "a",
+            Expr::col(("a", "id")).equals(("e", "actor_id")),
+        )
+        .and_where(Expr::col(("e", "customer_id")).eq(customer_id));
+    if !kinds.is_empty() {
+        q.and_where(Expr::col(("e", "kind")).is_in(kinds.iter().copied()));
+    }
+    if let Some((at, id)) = after {
+        q.and_where(
+            Expr::tuple([Expr::col(("e", "occurred_at")), Expr::col(("e", "id"))])
+                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
+        );
+    }
+    q.order_by(("e", "occurred_at"), Order::Desc)
+        .order_by(("e", "id"), Order::Desc)
+        .limit(limit + 1);
+    let rows = Entry::find_by_statement(db.get_database_backend().build(&q))
+        .all(db)
+        .await?;
+    Ok(crate::paging::split(rows, limit))
+}

@@ -5,7 +5,9 @@ pub mod agenda;
 pub mod auth;
 pub mod customers;
 pub mod dashboard;
+pub mod documents;
 pub mod health;
+pub mod inbound;
 pub mod operators;
 pub mod outcomes;
 pub mod settings;
@@ -13,6 +15,7 @@ pub mod tags;
 pub mod task_types;
 pub mod tasks;
 pub mod teams;
+pub mod timeline;
 
 use actix_web::{HttpResponse, http::header, web};
 use serde::{Deserialize, Serialize};
@@ -58,6 +61,13 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(agenda::agenda)
         .service(agenda::agenda_ics)
         .service(agenda::calendar_token);
+    cfg.service(timeline::timeline)
+        .service(timeline::add_message)
+        .service(timeline::add_call)
+        .service(documents::upload)
+        .service(documents::content)
+        .service(documents::remove)
+        .service(inbound::email);
     cfg.service(customers::list)
         .service(customers::create)
         .service(customers::read)

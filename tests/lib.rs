@@ -14,7 +14,11 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 pub struct TestApp {
+    /// The first server's address.
     pub address: String,
+    /// Every server's address; requests alternate between them.
+    pub addresses: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
     pub client: reqwest::Client,
     pub admin_token: String,
     pub db: DatabaseConnection,
@@ -127,16 +131,33 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let documents = tempfile::tempdir().expect("documents directory");
     let mut config = test_config(&url, documents.path());
     adjust(&mut config);
-    let app = Application::build(config).await.expect("the server starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let db = app.db().clone();
-    tokio::spawn(app.run_until_stopped());
+    // TEST_REPLICAS=2 runs every test against two servers sharing the database and
+    // document directory, requests alternating between them, as replicas behind a balancer.
+    let replicas = std::env::var("TEST_REPLICAS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut addresses = Vec::new();
+    let mut db = None;
+    for _ in 0..replicas {
+        let app = Application::build(config.clone())
+            .await
+            .expect("the server starts");
+        addresses.push(format!("http://127.0.0.1:{}", app.port()));
+        db.get_or_insert_with(|| app.db().clone());
+        tokio::spawn(app.run_until_stopped());
+    }
+    let db = db.expect("one server");
+    let address = addresses[0].clone();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
     let mut test_app = TestApp {
         address,
+        addresses,
+        next: std::sync::atomic::AtomicUsize::new(0),
         client,
         admin_token: String::new(),
         db,
@@ -206,7 +227,8 @@ impl Reply {
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.address, path)
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.addresses.len();
+        format!("{}{}", self.addresses[i], path)
     }
 
     /// A request with the admin's token.

@@ -8,6 +8,7 @@ mod m20261123_000003_create_customers;
 mod m20261123_000004_create_tasks;
 mod m20261123_000005_create_timeline;
 mod m20261123_000006_create_idempotency_keys;
+mod m20261123_000007_create_login_attempts;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_tasks::Migration),
             Box::new(m20261123_000005_create_timeline::Migration),
             Box::new(m20261123_000006_create_idempotency_keys::Migration),
+            Box::new(m20261123_000007_create_login_attempts::Migration),
         ]
     }
 }

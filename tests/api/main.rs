@@ -3,11 +3,14 @@
 
 mod agenda;
 mod auth;
+mod bad_input;
+mod concurrency;
 mod customers;
 mod errors;
 mod health;
 mod openapi;
 mod operators;
+mod security;
 mod settings;
 mod tasks;
 mod timeline;

@@ -134,6 +134,23 @@ impl Caller {
     }
 }
 
+/// An administrator making the request: 401 as for [`Caller`], then 403 for everyone else,
+/// before the body is read, so a non-admin learns nothing from validation errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admin(pub Caller);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let result = Caller::from_request(req, payload)
+            .into_inner()
+            .and_then(|caller| caller.require_admin().map(|()| Admin(caller)));
+        ready(result)
+    }
+}
+
 /// The token in `Authorization: Bearer <token>`, if the header has that form.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;

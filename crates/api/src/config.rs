@@ -47,6 +47,9 @@ pub struct Config {
     pub timezone: chrono_tz::Tz,
     /// `DOCUMENT_MAX_BYTES`: the largest document accepted.
     pub document_max_bytes: u64,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser
+    /// (e.g. `https://app.example.com`); none by default.
+    pub cors_allowed_origins: Vec<String>,
     /// `HTTP_WORKERS`: worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     /// `DB_MAX_CONNECTIONS`, `DB_TIMEOUT_SECONDS`: the pool.
@@ -128,6 +131,14 @@ impl Config {
                 20 * 1024 * 1024,
                 1..=1024 * 1024 * 1024,
             )?,
+            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             workers,
             pool: PoolConfig {
                 max_connections: number("DB_MAX_CONNECTIONS", 10, 1..=1000)? as u32,

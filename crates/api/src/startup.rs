@@ -62,7 +62,12 @@ impl Application {
         spawn_key_purge(db.clone());
         let listener = TcpListener::bind(&config.bind_addr)?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, state, config.workers)?;
+        let server = serve(
+            listener,
+            state,
+            config.workers,
+            config.cors_allowed_origins.clone(),
+        )?;
         Ok(Self {
             port,
             server,
@@ -197,6 +202,7 @@ fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
     workers: Option<usize>,
+    cors_origins: Vec<String>,
 ) -> std::io::Result<Server> {
     let document = openapi_document();
     let mut table = RouteTable::from_document(&document);
@@ -213,6 +219,10 @@ fn serve(
             .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, document.clone()))
             .default_service(web::to(fallback))
             .wrap(problem_errors())
+            .wrap(middleware::Condition::new(
+                !cors_origins.is_empty(),
+                cors(&cors_origins),
+            ))
             .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("crm_api::access"))
     })
     .listen(listener)?;
@@ -220,6 +230,30 @@ fn serve(
         server = server.workers(n);
     }
     Ok(server.run())
+}
+
+/// Browser access for the configured origins: the API's methods and headers, and the
+/// response headers a client reads (ETag, Location, Retry-After).
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
 }
 
 /// A safety net: any error response that is not already a problem document (one produced

@@ -12,6 +12,7 @@ pub mod paging;
 pub mod records;
 pub mod secrets;
 pub mod tasks;
+pub mod throttle;
 pub mod timeline;
 
 pub use error::{StoreError, StoreResult};

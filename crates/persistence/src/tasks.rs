@@ -509,10 +509,11 @@ fn state_of(row: &task::Model) -> StoreResult<TaskState> {
 }
 
 /// Applies `changes` to the task only if it still has the version read; a concurrent step
-/// that got there first makes this one a conflict.
+/// that got there first makes this one a conflict (412 when the client named the version).
 async fn update_if_current(
     db: &impl ConnectionTrait,
     row: &task::Model,
+    expected_version: Option<i32>,
     changes: impl FnOnce(sea_orm::UpdateMany<task::Entity>) -> sea_orm::UpdateMany<task::Entity>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -523,6 +524,9 @@ async fn update_if_current(
         .filter(task::Column::Version.eq(row.version));
     let result = changes(update).exec(db).await?;
     if result.rows_affected == 0 {
+        if expected_version.is_some() {
+            return Err(StoreError::VersionConflict);
+        }
         return Err(StoreError::Conflict(
             "The task was changed by another request at the same moment; read it again.".into(),
         ));
@@ -548,6 +552,7 @@ pub async fn next(
     update_if_current(
         &txn,
         &row,
+        expected_version,
         |u| {
             u.col_expr(task::Column::Status, Expr::val(closing.status.as_str()))
                 .col_expr(task::Column::OutcomeId, Expr::val(closing.outcome_id))
@@ -652,6 +657,7 @@ pub async fn reopen(
     update_if_current(
         &txn,
         &row,
+        expected_version,
         |u| {
             u.col_expr(
                 task::Column::Status,
@@ -698,6 +704,7 @@ pub async fn take(db: &DatabaseConnection, id: i64, actor: Actor) -> StoreResult
         update_if_current(
             &txn,
             &row,
+            None,
             |u| {
                 u.col_expr(task::Column::TakenById, Expr::val(actor.id))
                     .col_expr(task::Column::TakenAt, Expr::val(now))
@@ -792,6 +799,7 @@ pub async fn update(
     update_if_current(
         &txn,
         &row,
+        expected_version,
         |u| {
             u.col_expr(task::Column::Description, Expr::val(description))
                 .col_expr(task::Column::TypeId, Expr::val(type_id))

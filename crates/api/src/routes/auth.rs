@@ -4,6 +4,7 @@ use crate::error::{ApiError, Problem, Result};
 use crate::state::AppState;
 use crate::valid::Valid;
 use actix_web::{get, post, web};
+use crm_persistence::throttle;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -37,6 +38,8 @@ pub struct LoginResponse {
     responses(
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 401, description = "Wrong email or password, or a deactivated operator", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Five failed logins for this email: locked for five minutes", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt"))),
     )
 )]
 #[post("/auth/login")]
@@ -45,28 +48,41 @@ pub async fn login(
     body: Valid<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>> {
     let LoginRequest { email, password } = body.into_inner();
+    let email = email.trim().to_lowercase();
+    let wrong = || ApiError::Unauthorized("Wrong email or password.".into());
     if email.contains('\0') || password.contains('\0') || email.len() > 254 || password.len() > 1024
     {
-        return Err(ApiError::Unauthorized("Wrong email or password.".into()));
+        return Err(wrong());
     }
-    let found = crm_persistence::operators::find_credentials(&state.db, email.trim()).await?;
-    let operator = match found {
+    let now = crm_persistence::now();
+    if let Some(retry_after) = throttle::locked_for(&state.db, &email, now).await? {
+        return Err(ApiError::TooManyRequests {
+            retry_after,
+            detail: format!(
+                "Too many failed logins for this email; try again in {retry_after} seconds."
+            ),
+        });
+    }
+    let found = crm_persistence::operators::find_credentials(&state.db, &email).await?;
+    let verified = match found {
         Some((operator, hash)) => {
             let ok = web::block(move || auth::verify_password(&password, &hash))
                 .await
                 .map_err(ApiError::internal)?;
-            if !ok {
-                return Err(ApiError::Unauthorized("Wrong email or password.".into()));
-            }
-            operator
+            ok.then_some(operator)
         }
         None => {
             web::block(move || auth::verify_decoy(&password))
                 .await
                 .map_err(ApiError::internal)?;
-            return Err(ApiError::Unauthorized("Wrong email or password.".into()));
+            None
         }
     };
+    let Some(operator) = verified else {
+        throttle::record_failure(&state.db, &email, now).await?;
+        return Err(wrong());
+    };
+    throttle::reset(&state.db, &email).await?;
     if !operator.active {
         return Err(ApiError::Unauthorized(
             "This operator has been deactivated.".into(),

@@ -1,5 +1,5 @@
 use super::{IdPath, created};
-use crate::auth::{self, Caller};
+use crate::auth::{self, Admin, Caller};
 use crate::dto::{OperatorOut, RoleDto, double_option};
 use crate::error::{ApiError, Problem, Result};
 use crate::paging::{ListOf, PageParams, list_of};
@@ -100,10 +100,9 @@ pub async fn list(
 #[post("/operators")]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     body: Valid<NewOperatorIn>,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
     let b = body.into_inner();
     let new = NewOperator {
         name: parsed("name", Name::parse(&b.name))?.into_inner(),
@@ -143,11 +142,10 @@ pub async fn read(
 #[patch("/operators/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     id: IdPath,
     body: Valid<OperatorChangesIn>,
 ) -> Result<web::Json<OperatorOut>> {
-    caller.require_admin()?;
     let c = body.into_inner();
     if let Some(Some(team)) = c.team_id {
         valid::id(team).map_err(|_| ApiError::invalid_field("team_id", "must be a positive id"))?;

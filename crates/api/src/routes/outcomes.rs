@@ -1,5 +1,5 @@
 use super::{ActiveFilter, IdPath, created};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::dto::StatusDto;
 use crate::error::{Problem, Result};
 use crate::paging::{ListOf, PageParams, list_of};
@@ -82,10 +82,9 @@ pub async fn list(
 #[post("/outcomes")]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     body: Valid<NewOutcome>,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
     let b = body.into_inner();
     let outcome = Outcome {
         id: 0,
@@ -124,11 +123,10 @@ pub async fn read(
 #[patch("/outcomes/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     id: IdPath,
     body: Valid<OutcomeChanges>,
 ) -> Result<web::Json<OutcomeOut>> {
-    caller.require_admin()?;
     let c = body.into_inner();
     let mut o = outcomes::get(&state.db, id.into_inner()).await?;
     if let Some(name) = &c.name {

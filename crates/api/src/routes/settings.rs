@@ -1,4 +1,4 @@
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::dto::PolicyDto;
 use crate::error::{Problem, Result};
 use crate::state::AppState;
@@ -55,10 +55,9 @@ pub async fn read(state: web::Data<AppState>, _: Caller) -> Result<web::Json<Set
 #[patch("/settings")]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     body: Valid<SettingsChanges>,
 ) -> Result<web::Json<SettingsOut>> {
-    caller.require_admin()?;
     let c = body.into_inner();
     let mut s = settings_repo::get(&state.db).await?;
     s.default_task_outcome_id = c

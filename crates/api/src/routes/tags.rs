@@ -1,5 +1,5 @@
 use super::{ActiveFilter, IdPath, created};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{Problem, Result};
 use crate::paging::{ListOf, PageParams, list_of};
 use crate::state::AppState;
@@ -88,10 +88,9 @@ pub async fn list(
 #[post("/tags")]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     body: Valid<NewTag>,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
     let b = body.into_inner();
     let tag = Tag {
         id: 0,
@@ -126,11 +125,10 @@ pub async fn read(state: web::Data<AppState>, _: Caller, id: IdPath) -> Result<w
 #[patch("/tags/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     id: IdPath,
     body: Valid<TagChanges>,
 ) -> Result<web::Json<TagOut>> {
-    caller.require_admin()?;
     let c = body.into_inner();
     let mut t = tags::get(&state.db, id.into_inner()).await?;
     if let Some(name) = &c.name {

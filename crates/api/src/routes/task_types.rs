@@ -1,5 +1,5 @@
 use super::{ActiveFilter, IdPath, created};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{Problem, Result};
 use crate::paging::{ListOf, PageParams, list_of};
 use crate::state::AppState;
@@ -101,10 +101,9 @@ pub async fn list(
 #[post("/task-types")]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     body: Valid<NewTaskType>,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
     let b = body.into_inner();
     let task_type = TaskType {
         id: 0,
@@ -145,11 +144,10 @@ pub async fn read(
 #[patch("/task-types/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     id: IdPath,
     body: Valid<TaskTypeChanges>,
 ) -> Result<web::Json<TaskTypeOut>> {
-    caller.require_admin()?;
     let c = body.into_inner();
     let mut t = task_types::get(&state.db, id.into_inner()).await?;
     if let Some(name) = &c.name {

@@ -1,5 +1,5 @@
 use super::{ActiveFilter, IdPath, created};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{Problem, Result};
 use crate::paging::{ListOf, PageParams, list_of};
 use crate::state::AppState;
@@ -77,10 +77,9 @@ pub async fn list(
 #[post("/teams")]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     body: Valid<NewTeam>,
 ) -> Result<HttpResponse> {
-    caller.require_admin()?;
     let body = body.into_inner();
     let team = Team {
         id: 0,
@@ -114,11 +113,10 @@ pub async fn read(state: web::Data<AppState>, _: Caller, id: IdPath) -> Result<w
 #[patch("/teams/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    _admin: Admin,
     id: IdPath,
     body: Valid<TeamChanges>,
 ) -> Result<web::Json<TeamOut>> {
-    caller.require_admin()?;
     let changes = body.into_inner();
     let mut team = teams::get(&state.db, id.into_inner()).await?;
     if let Some(name) = &changes.name {

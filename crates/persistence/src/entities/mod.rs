@@ -4,6 +4,7 @@ pub mod call;
 pub mod customer;
 pub mod document;
 pub mod idempotency_key;
+pub mod login_attempt;
 pub mod message;
 pub mod operator;
 pub mod outcome;

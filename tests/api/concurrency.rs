@@ -1,0 +1,149 @@
+//! Many requests at once on one task: one wins, nothing is done twice.
+
+use crm_tests::{TestApp, spawn_app};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn fixture(app: &TestApp) -> (Value, i64) {
+    let ty = app
+        .post("/api/v1/task-types", &json!({"name": "Call"}))
+        .await
+        .json["id"]
+        .clone();
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+    let task = app.post("/api/v1/tasks", &json!({"customer_id": customer, "description": "Race", "type_id": ty, "scheduled_date": "2026-12-01"})).await;
+    let outcomes = app.get("/api/v1/outcomes").await.json["items"].clone();
+    let positive = outcomes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Positive")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    (task.ok(201).clone(), positive)
+}
+
+async fn all_at_once(requests: Vec<reqwest::RequestBuilder>) -> Vec<(u16, Value)> {
+    let handles: Vec<_> = requests
+        .into_iter()
+        .map(|r| {
+            tokio::spawn(async move {
+                match r.send().await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+                    }
+                    Err(_) => (0, Value::Null),
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap_or((0, Value::Null)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn fifty_concurrent_nexts_give_one_success_and_one_follow_up() {
+    let app = spawn_app().await;
+    let (task, positive) = fixture(&app).await;
+    let body = json!({"outcome_id": positive, "action": "continue", "follow_up": {"description": "Once", "type_id": task["type"]["id"], "scheduled_date": "2026-12-02"}});
+    let path = format!("/api/v1/tasks/{}/next", task["id"]);
+    let replies = all_at_once(
+        (0..50)
+            .map(|_| app.request(Method::POST, &path).json(&body))
+            .collect(),
+    )
+    .await;
+    let statuses: Vec<u16> = replies.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        49,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.rows(&format!(
+            "SELECT id FROM tasks WHERE parent_id = {}",
+            task["id"]
+        ))
+        .await
+        .len(),
+        1
+    );
+    assert_eq!(
+        app.rows("SELECT id FROM timeline_entries WHERE kind = 'task_closed'")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_patches_with_if_match_let_one_win() {
+    let app = spawn_app().await;
+    let (task, _) = fixture(&app).await;
+    let path = format!("/api/v1/tasks/{}", task["id"]);
+    let requests = (0..20)
+        .map(|i| {
+            app.request(Method::PATCH, &path)
+                .header("if-match", "\"1\"")
+                .json(&json!({"description": format!("edit {i}")}))
+        })
+        .collect();
+    let replies = all_at_once(requests).await;
+    let ok: Vec<&Value> = replies
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| b)
+        .collect();
+    let stale = replies.iter().filter(|(s, _)| *s == 412).count();
+    assert_eq!(
+        (ok.len(), stale),
+        (1, 19),
+        "{:?}",
+        replies.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+    let now = app.get(&path).await;
+    assert_eq!(now.json["description"], ok[0]["description"]);
+    assert_eq!(now.json["version"], 2);
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_create_one_task() {
+    let app = spawn_app().await;
+    let (task, _) = fixture(&app).await;
+    let body = json!({"customer_id": task["customer"]["id"], "description": "Once", "type_id": task["type"]["id"], "scheduled_date": "2026-12-01"});
+    let before = app.count("tasks").await;
+    let requests = (0..20)
+        .map(|_| {
+            app.request(Method::POST, "/api/v1/tasks")
+                .header("Idempotency-Key", "same-key")
+                .json(&body)
+        })
+        .collect();
+    let replies = all_at_once(requests).await;
+    assert_eq!(app.count("tasks").await, before + 1);
+    let created: Vec<&Value> = replies
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!created.is_empty());
+    assert!(
+        created.iter().all(|b| b["id"] == created[0]["id"]),
+        "every 201 is the same task"
+    );
+    assert!(
+        replies.iter().all(|(s, _)| *s == 201 || *s == 409),
+        "{:?}",
+        replies.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+}

@@ -29,7 +29,7 @@ fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         Ok(Some(key.to_owned()))
     } else {
         Err(ApiError::BadRequest {
-            detail: "Idempotency-Key must be 1 to 255 printable ASCII characters.".into(),
+            detail: "Idempotency-Key must be 1 to 255 printable ASCII characters, starting with a visible one.".into(),
             errors: vec![FieldError::new(
                 HEADER,
                 "1 to 255 printable ASCII characters",

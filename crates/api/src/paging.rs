@@ -33,7 +33,11 @@ impl PageParams {
 
     /// The cursor's content, of the shape the list wrote into it.
     pub fn cursor<K: DeserializeOwned>(&self) -> Result<Option<K>, ApiError> {
-        self.cursor.as_deref().map(decode).transpose()
+        self.cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(decode)
+            .transpose()
     }
 }
 

@@ -303,6 +303,14 @@ async fn fallback(
     match table.allowed(req.path()) {
         Some(methods) if !methods.contains(req.method()) => {
             let allow: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+            let is_task =
+                req.path().starts_with("/api/v1/tasks/") && req.path().matches('/').count() == 4;
+            if req.method() == actix_web::http::Method::DELETE && is_task {
+                return Err(ApiError::MethodNotAllowed {
+                    detail: "Tasks and notes are never deleted. Cancel a task with POST /api/v1/tasks/{id}/next and an outcome whose status is cancelled, or tag it.".into(),
+                    allow,
+                });
+            }
             Err(ApiError::MethodNotAllowed {
                 detail: format!(
                     "{} is not allowed on {}; allowed: {}.",

@@ -66,6 +66,11 @@ pub fn flatten(errors: &ValidationErrors) -> Vec<FieldError> {
 /// Reads a JSON body: 415 when not JSON, 413 when over 1 MiB, 400 when malformed,
 /// 422 naming the field when well-formed but of the wrong shape.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is a JSON object; serde would otherwise read a struct from an array.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b == b'[') {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

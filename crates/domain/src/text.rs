@@ -35,7 +35,8 @@ fn bounded(s: &str, max: usize, multiline: bool) -> Result<String, InvalidText> 
     if trimmed.is_empty() {
         return Err(InvalidText::Empty);
     }
-    if trimmed.chars().count() > max {
+    // Counted before trimming, as the published schema's maxLength counts.
+    if s.chars().count() > max {
         return Err(InvalidText::TooLong { max });
     }
     check_controls(trimmed, multiline)?;

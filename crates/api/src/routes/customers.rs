@@ -128,6 +128,7 @@ pub struct CustomerFilter {
     /// Only customers of this consultant.
     pub consultant_id: Option<i64>,
     /// Order: `name` (default), `created_at` or `id`; `-` for descending. Ties go by id.
+    #[param(inline)]
     pub sort: Option<CustomerSortParam>,
 }
 
@@ -266,7 +267,7 @@ pub async fn read(state: web::Data<AppState>, _: Caller, id: IdPath) -> Result<H
 
 /// Change a customer. Each changed field is recorded in the timeline with its old and new value.
 #[utoipa::path(tag = "customers", params(("id" = i64, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag read; the change fails with 412 if the customer changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag read; the change fails with 412 if the customer changed since", pattern = r#"^(\*|(W/)?"[0-9]+")$"#)),
     request_body = CustomerChangesIn, responses(
     (status = 200, body = CustomerOut, headers(("ETag" = String, description = "The new version"))),
     (status = 404, body = Problem, content_type = "application/problem+json", description = "No such customer"),

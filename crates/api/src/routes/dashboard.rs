@@ -137,6 +137,7 @@ pub struct ReportQuery {
     /// Last day of closing, inclusive (default: today).
     pub to: Option<NaiveDate>,
     /// `operator` (the responsible), `type`, `tag` or `team`.
+    #[param(inline)]
     pub group_by: GroupByParam,
 }
 

@@ -42,7 +42,8 @@ impl From<Document> for DocumentOut {
 }
 
 /// The multipart upload form: one file in the field `file`.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
@@ -94,7 +95,7 @@ where
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
     (status = 201, body = DocumentOut, headers(("Location" = String))),
-    (status = 400, body = Problem, content_type = "application/problem+json", description = "No `file` field, or a broken upload"),
+    (status = 400, body = Problem, content_type = "application/problem+json", description = "A broken upload"),
     (status = 404, body = Problem, content_type = "application/problem+json", description = "No such customer"),
     (status = 413, body = Problem, content_type = "application/problem+json", description = "Larger than DOCUMENT_MAX_BYTES"),
     (status = 415, body = Problem, content_type = "application/problem+json", description = "Not multipart/form-data")))]
@@ -130,39 +131,68 @@ pub async fn upload(
         return Err(ApiError::NotFound("No such customer.".into()));
     }
     let mut form = Multipart::new(req.headers(), payload);
-    while let Some(field) = form.next().await {
-        let field =
-            field.map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}")))?;
-        if field.name() != Some("file") {
-            continue;
-        }
-        let filename = clean_filename(field.content_disposition().and_then(|d| d.get_filename()));
-        let content_type = field
-            .content_type()
-            .map(|m| m.essence_str().to_owned())
-            .filter(|m| m.len() <= 255)
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
-        let (key, size) = store_stream(state.documents.as_ref(), field, max).await?;
-        let file = StoredFile {
-            filename,
-            content_type,
-            size: size as i64,
-            storage_key: key.clone(),
-        };
-        return match records::add_document(&state.db, customer, file, caller.id).await {
-            Ok(doc) => Ok(HttpResponse::Created()
-                .insert_header((
-                    header::LOCATION,
-                    format!("/api/v1/documents/{}/content", doc.id),
-                ))
-                .json(DocumentOut::from(doc))),
-            Err(e) => {
-                state.documents.remove(&key).await.ok();
-                Err(e.into())
+    let mut stored: Option<StoredFile> = None;
+    let outcome: Result<()> = async {
+        while let Some(field) = form.next().await {
+            let field = field
+                .map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}")))?;
+            if field.name() != Some("file") || stored.is_some() {
+                return Err(ApiError::invalid_field(
+                    field
+                        .name()
+                        .unwrap_or("form")
+                        .chars()
+                        .take(64)
+                        .collect::<String>(),
+                    "the form takes one field, `file`",
+                ));
             }
-        };
+            let filename =
+                clean_filename(field.content_disposition().and_then(|d| d.get_filename()));
+            let content_type = field
+                .content_type()
+                .map(|m| m.essence_str().to_owned())
+                .filter(|m| m.len() <= 255)
+                .unwrap_or_else(|| "application/octet-stream".to_owned());
+            let (key, size) = store_stream(state.documents.as_ref(), field, max).await?;
+            stored = Some(StoredFile {
+                filename,
+                content_type,
+                size: size as i64,
+                storage_key: key,
+            });
+        }
+        Ok(())
     }
-    Err(ApiError::bad_request("The form has no field named `file`."))
+    .await;
+    let file = match (outcome, stored) {
+        (Ok(()), Some(file)) => file,
+        (Ok(()), None) => {
+            return Err(ApiError::invalid_field(
+                "file",
+                "the form has no field named `file`",
+            ));
+        }
+        (Err(e), stored) => {
+            if let Some(file) = stored {
+                state.documents.remove(&file.storage_key).await.ok();
+            }
+            return Err(e);
+        }
+    };
+    let key = file.storage_key.clone();
+    match records::add_document(&state.db, customer, file, caller.id).await {
+        Ok(doc) => Ok(HttpResponse::Created()
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/documents/{}/content", doc.id),
+            ))
+            .json(DocumentOut::from(doc))),
+        Err(e) => {
+            state.documents.remove(&key).await.ok();
+            Err(e.into())
+        }
+    }
 }
 
 /// Download a document: the exact bytes, its stored content type, and its original name.

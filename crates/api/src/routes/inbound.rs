@@ -48,7 +48,8 @@ fn addresses(list: Option<&mail_parser::Address<'_>>) -> Vec<String> {
 /// timeline; attachments become documents. The same Message-ID twice is stored once.
 #[utoipa::path(tag = "timeline", security(()),
     params(("archive_code" = String, Path, description = "The customer's archive code")),
-    request_body(content = String, content_type = "message/rfc822", description = "The raw message"),
+    request_body(description = "The raw message, as `message/rfc822` (or `text/plain`)",
+        content((String = "message/rfc822"), (String = "text/plain"))),
     responses(
     (status = 202, body = InboundResult),
     (status = 404, body = Problem, content_type = "application/problem+json", description = "No customer has this archive code"),

@@ -50,7 +50,6 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(tasks::create)
         .service(tasks::read)
         .service(tasks::update)
-        .service(tasks::delete_refused)
         .service(tasks::next)
         .service(tasks::copy)
         .service(tasks::reopen)

@@ -19,6 +19,7 @@ pub struct OperatorQuery {
     pub active: Option<bool>,
     /// Only members of this team.
     pub team_id: Option<i64>,
+    #[param(inline)]
     pub role: Option<RoleDto>,
 }
 

@@ -9,7 +9,7 @@ use crate::paging::{ListOf, PageParams, list_of};
 use crate::state::AppState;
 use crate::valid::{self, RawJson, Valid, decode};
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use crm_domain::{Description, NextAction, Ref, TaskKind, TaskView, Urgency};
 use crm_persistence::tasks::{
@@ -318,7 +318,7 @@ fn actor(caller: &Caller) -> Actor {
 /// and is created closed. The responsible operator defaults to the customer's consultant.
 /// Send an `Idempotency-Key` to retry safely.
 #[utoipa::path(tag = "tasks", request_body = NewTaskIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response", pattern = r"^[!-~][ -~]{0,254}$")),
     responses(
         (status = 201, body = TaskOut, headers(("Location" = String), ("ETag" = String))),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The key's first request is still running")))]
@@ -371,7 +371,7 @@ pub async fn read(state: web::Data<AppState>, _: Caller, id: IdPath) -> Result<H
 
 /// Edit a planned task. Closed tasks and notes only show their details (409).
 #[utoipa::path(tag = "tasks", params(("id" = i64, Path),
-        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the task changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the task changed since", pattern = r#"^(\*|(W/)?"[0-9]+")$"#)),
     request_body = TaskChangesIn, responses(
     (status = 200, body = TaskOut, headers(("ETag" = String))),
     (status = 404, body = Problem, content_type = "application/problem+json", description = "No such task"),
@@ -404,25 +404,14 @@ pub async fn update(
     ))
 }
 
-/// Tasks are never deleted: cancel them with Next and a cancelled outcome, or tag them.
-#[utoipa::path(tag = "tasks", params(("id" = i64, Path)), responses(
-    (status = 405, body = Problem, content_type = "application/problem+json", description = "Always: tasks are never deleted")))]
-#[delete("/tasks/{id}")]
-pub async fn delete_refused(_: Caller, _id: IdPath) -> Result<HttpResponse> {
-    Err(ApiError::MethodNotAllowed {
-        allow: vec!["GET".into(), "PATCH".into()],
-        detail: "Tasks and notes are never deleted. Cancel a task with POST /api/v1/tasks/{id}/next and an outcome whose status is cancelled, or tag it.".into(),
-    })
-}
-
 /// Next: close a planned task with an outcome, and optionally record a note or plan a follow-up.
 ///
 /// All in one transaction. `close_with_note` needs `note`; `continue` needs `follow_up`, which
 /// becomes a planned task whose parent is this one. Concurrent Nexts on one task: one wins,
 /// the others get 409.
 #[utoipa::path(tag = "tasks", params(("id" = i64, Path),
-        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the task changed since"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
+        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the task changed since", pattern = r#"^(\*|(W/)?"[0-9]+")$"#),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response", pattern = r"^[!-~][ -~]{0,254}$")),
     request_body = NextIn, responses(
     (status = 200, body = NextOut, headers(("ETag" = String, description = "The closed task's new version"))),
     (status = 404, body = Problem, content_type = "application/problem+json", description = "No such task"),
@@ -509,7 +498,7 @@ fn field_action(a: NextAction) -> &'static str {
 /// Copy: a new task identical to this one, created now by the caller, planned with the default
 /// outcome (a note's copy is a note). Edit it afterwards.
 #[utoipa::path(tag = "tasks", params(("id" = i64, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response", pattern = r"^[!-~][ -~]{0,254}$")),
     responses(
     (status = 201, body = TaskOut, headers(("Location" = String), ("ETag" = String))),
     (status = 404, body = Problem, content_type = "application/problem+json", description = "No such task"),
@@ -534,7 +523,7 @@ pub async fn copy(
 /// Reopen a closed task, if the settings allow it for the caller (`reopen_tasks`).
 /// Recorded in the customer's timeline.
 #[utoipa::path(tag = "tasks", params(("id" = i64, Path),
-        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the task changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the task changed since", pattern = r#"^(\*|(W/)?"[0-9]+")$"#)),
     responses(
     (status = 200, body = TaskOut, headers(("ETag" = String))),
     (status = 403, body = Problem, content_type = "application/problem+json", description = "The settings do not let the caller reopen tasks"),
@@ -590,7 +579,9 @@ pub async fn chain(
 #[into_params(parameter_in = Query)]
 pub struct TaskListQuery {
     pub customer_id: Option<i64>,
+    #[param(inline)]
     pub kind: Option<KindDto>,
+    #[param(inline)]
     pub status: Option<StatusDto>,
     pub type_id: Option<i64>,
     pub tag_id: Option<i64>,

@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod customers;
+mod demo;
 mod errors;
 mod health;
 mod openapi;

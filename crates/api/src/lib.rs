@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod paging;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod storage;

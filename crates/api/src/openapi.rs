@@ -159,9 +159,48 @@ fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = 
     .flatten()
 }
 
+/// Operation ids from method and path (`getTasksById`, `postTasksNextById`): unique by
+/// construction, where handler names (`list`, `create`) repeat across resources.
+fn name_operations(doc: &mut Document) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let mut words = String::new();
+        let mut by_id = false;
+        for segment in path
+            .trim_start_matches("/api/v1")
+            .split('/')
+            .filter(|s| !s.is_empty())
+        {
+            if segment.starts_with('{') {
+                by_id = true;
+                continue;
+            }
+            for word in segment.split(['-', '.', '_']) {
+                let mut chars = word.chars();
+                if let Some(first) = chars.next() {
+                    words.extend(first.to_uppercase());
+                    words.push_str(chars.as_str());
+                }
+            }
+        }
+        let suffix = if by_id { "ById" } else { "" };
+        for (method, op) in [
+            ("get", item.get.as_mut()),
+            ("post", item.post.as_mut()),
+            ("put", item.put.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("delete", item.delete.as_mut()),
+        ] {
+            if let Some(op) = op {
+                op.operation_id = Some(format!("{method}{words}{suffix}"));
+            }
+        }
+    }
+}
+
 /// Completes a document collected from the routes.
 pub fn finish(mut doc: Document) -> Document {
     add_shared_responses(&mut doc);
+    name_operations(&mut doc);
     doc
 }
 

@@ -114,7 +114,7 @@ fn spawn_key_purge(db: DatabaseConnection) {
     });
 }
 
-async fn ensure_admin(
+pub async fn ensure_admin(
     db: &DatabaseConnection,
     config: &Config,
 ) -> Result<Option<CreatedAdmin>, StartupError> {
@@ -229,6 +229,8 @@ fn serve(
     if let Some(n) = workers {
         server = server.workers(n);
     }
+    // On SIGTERM or SIGINT: stop accepting, let in-flight requests finish, then return.
+    server = server.shutdown_timeout(30);
     Ok(server.run())
 }
 

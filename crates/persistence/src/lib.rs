@@ -1,6 +1,7 @@
 //! Storage of the CRM over SQLite or PostgreSQL. Every query and transaction lives here;
 //! callers get domain values back, never rows.
 
+pub mod bulk;
 pub mod catalog;
 pub mod customers;
 pub mod dashboard;

@@ -1061,7 +1061,9 @@ fn apply_filter(q: &mut SelectStatement, f: &TaskFilter) {
     }
 }
 
-/// Rows after `(values, id)` in the lexicographic order of `keys` then id.
+/// Rows after `(values, id)` in the lexicographic order of `keys` then id. When every key
+/// runs the same way, a row comparison `(a, b, id) > (x, y, z)`, which both databases answer
+/// with one index range scan; mixed directions need the expanded form.
 fn after_condition(keys: &[(TaskSort, bool)], values: &[Value], id: i64) -> Condition {
     let id_desc = keys.first().is_some_and(|(_, desc)| *desc);
     let mut columns: Vec<(Expr, bool, Value)> = keys
@@ -1070,6 +1072,15 @@ fn after_condition(keys: &[(TaskSort, bool)], values: &[Value], id: i64) -> Cond
         .map(|((k, desc), v)| (Expr::col(k.column()), *desc, v.clone()))
         .collect();
     columns.push((Expr::col(("t", "id")), id_desc, id.into()));
+    if columns.iter().all(|(_, desc, _)| *desc == id_desc) {
+        let left = Expr::tuple(columns.iter().map(|(c, _, _)| c.clone()));
+        let right = Expr::tuple(columns.iter().map(|(_, _, v)| Expr::val(v.clone())));
+        return Condition::all().add(if id_desc {
+            left.lt(right)
+        } else {
+            left.gt(right)
+        });
+    }
     let mut any = Condition::any();
     for i in 0..columns.len() {
         let mut all = Condition::all();

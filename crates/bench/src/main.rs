@@ -1,0 +1,548 @@
+//! `crm-bench`: builds a realistic dataset through the persistence layer, starts the server,
+//! loads it from this machine, measures the machine's ceilings in the same run, and writes
+//! BENCHMARKS.md.
+//!
+//!   cargo build --release -p crm-api -p crm-bench && target/release/crm-bench
+//!   cargo run -p crm-bench -- --smoke          # seconds, debug server, what CI runs
+
+use clap::Parser;
+use rand::Rng;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark of the CRM API at realistic scale")]
+struct Args {
+    /// A PostgreSQL server URL (a database `crm_bench` is made on it), or `sqlite` for a SQLite file.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    tasks: i64,
+    #[arg(long, default_value_t = 20_000)]
+    customers: i64,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// The server binary to run.
+    #[arg(long, default_value = "target/release/crm-api")]
+    server: PathBuf,
+    /// A tiny dataset and one-second scenarios, to check that the tool works.
+    #[arg(long)]
+    smoke: bool,
+    /// Keep the benchmark database afterwards, for EXPLAIN ANALYZE.
+    #[arg(long)]
+    keep_database: bool,
+    /// Where to write the report (default: BENCHMARKS.md, not in smoke mode).
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+const PASSWORD: &str = "bench-password";
+
+struct Outcome {
+    name: String,
+    requests: usize,
+    errors: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn fail(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Sends requests from `connections` tasks for `seconds`; `next` builds each request.
+async fn load<F>(
+    name: &str,
+    client: &reqwest::Client,
+    connections: usize,
+    seconds: u64,
+    next: F,
+) -> Outcome
+where
+    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let next = Arc::new(next);
+    let counter = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for _ in 0..connections {
+        let (client, next, counter) = (client.clone(), next.clone(), counter.clone());
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let started = Instant::now();
+                match next(&client, n).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                    }
+                    Ok(r) => {
+                        errors += 1;
+                        let _ = r.bytes().await;
+                    }
+                    Err(_) => errors += 1,
+                }
+                latencies.push(started.elapsed().as_micros() as u32);
+            }
+            (latencies, errors)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        if let Ok((l, e)) = h.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(seconds as f64);
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |v| *v as f64 / 1000.0)
+    };
+    Outcome {
+        name: name.to_owned(),
+        requests: all.len(),
+        errors,
+        per_second: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
+}
+
+fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .map_err(fail)?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// pgbench's transactions per second for `args`, or None when pgbench is not there.
+fn pgbench(url: &str, args: &[&str]) -> Option<f64> {
+    let out = Command::new("pgbench").args(args).arg(url).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+}
+
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crm-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(mut args: Args) -> Result<(), String> {
+    if args.smoke {
+        args.tasks = args.tasks.min(2_000);
+        args.customers = args.customers.min(200);
+        args.seconds = args.seconds.min(1);
+        args.connections = args.connections.min(8);
+    }
+    let postgres = args.database.starts_with("postgres");
+    let work = std::env::temp_dir().join(format!("crm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(fail)?;
+    let url = if postgres {
+        psql(
+            &args.database,
+            "DROP DATABASE IF EXISTS crm_bench WITH (FORCE)",
+        )?;
+        psql(&args.database, "CREATE DATABASE crm_bench")?;
+        format!(
+            "{}/crm_bench",
+            args.database
+                .rsplit_once('/')
+                .map_or(args.database.as_str(), |(base, _)| base)
+        )
+    } else {
+        format!("sqlite://{}?mode=rwc", work.join("crm.db").display())
+    };
+
+    println!(
+        "dataset: {} tasks and notes over {} customers",
+        args.tasks, args.customers
+    );
+    let started = Instant::now();
+    let db = crm_persistence::connect(&url, &crm_persistence::PoolConfig::default())
+        .await
+        .map_err(fail)?;
+    crm_persistence::migrate(&db).await.map_err(fail)?;
+    let hash = crm_api::auth::hash_password(PASSWORD).map_err(fail)?;
+    let scale = crm_persistence::bulk::Scale {
+        customers: args.customers,
+        tasks: args.tasks,
+        ..Default::default()
+    };
+    let today = chrono::Utc::now().date_naive();
+    let dataset = crm_persistence::bulk::generate(&db, scale, today, &hash)
+        .await
+        .map_err(fail)?;
+    db.close().await.map_err(fail)?;
+    let generation = started.elapsed().as_secs_f64();
+    println!(
+        "  generated in {generation:.1} s ({} timeline entries, {} planned tasks)",
+        dataset.timeline_entries,
+        dataset.planned.len()
+    );
+
+    let port = 18700 + rand::rng().random_range(0..200);
+    let base = format!("http://127.0.0.1:{port}");
+    let spawn_at = Instant::now();
+    let child = Command::new(&args.server)
+        .env("DATABASE_URL", &url)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", "benchmark-secret-benchmark-secret-0123456789")
+        .env("DOCUMENT_DIR", work.join("documents"))
+        .env("DB_MAX_CONNECTIONS", "16")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "starting {}: {e} (build it with cargo build --release -p crm-api)",
+                args.server.display()
+            )
+        })?;
+    let pid = child.id();
+    let _server = Server(child);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections * 2)
+        .build()
+        .map_err(fail)?;
+    let mut ready = false;
+    for _ in 0..500 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if !ready {
+        return Err("the server did not start".into());
+    }
+    let startup = spawn_at.elapsed().as_secs_f64();
+    println!("  server ready {startup:.2} s after start (pid {pid})");
+
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .map_err(fail)?
+        .json()
+        .await
+        .map_err(fail)?;
+    let token = login["access_token"].as_str().ok_or("no token")?.to_owned();
+    let auth = format!("Bearer {token}");
+
+    // The cursor of page 1,000 of a filtered list (or the last page of a small dataset).
+    let list = "/api/v1/tasks?status=done&sort=scheduled_at&limit=50".to_owned();
+    let mut deep = list.clone();
+    let mut pages = 1;
+    while pages < 1000 {
+        let page: Value = client
+            .get(format!("{base}{deep}"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .map_err(fail)?
+            .json()
+            .await
+            .map_err(fail)?;
+        match page["next_cursor"].as_str() {
+            Some(c) => deep = format!("{list}&cursor={c}"),
+            None => break,
+        }
+        pages += 1;
+    }
+    println!("  page {pages} of the filtered list found");
+
+    let (c, s) = (args.connections, args.seconds);
+    let tasks = dataset.tasks;
+    let customers = dataset.customers;
+    let operators = dataset.operators;
+    let planned = Arc::new(dataset.planned.clone());
+    let mut results = Vec::new();
+    let b = base.clone();
+    results.push(
+        load(
+            "healthz (framework ceiling)",
+            &client,
+            c,
+            s,
+            move |cl, _| cl.get(format!("{b}/healthz")),
+        )
+        .await,
+    );
+    let (b, a) = (base.clone(), auth.clone());
+    results.push(
+        load("GET a task", &client, c, s, move |cl, n| {
+            cl.get(format!(
+                "{b}/api/v1/tasks/{}",
+                (n as i64 * 7919) % tasks + 1
+            ))
+            .header("authorization", &a)
+        })
+        .await,
+    );
+    let (b, a) = (base.clone(), auth.clone());
+    results.push(
+        load("filtered list, first page", &client, c, s, move |cl, n| {
+            cl.get(format!(
+                "{b}/api/v1/tasks?status=planned&responsible_id={}&sort=scheduled_at",
+                n as i64 % operators + 1
+            ))
+            .header("authorization", &a)
+        })
+        .await,
+    );
+    let (b, a, d) = (base.clone(), auth.clone(), deep.clone());
+    results.push(
+        load(
+            &format!("filtered list, page {pages}"),
+            &client,
+            c,
+            s,
+            move |cl, _| cl.get(format!("{b}{d}")).header("authorization", &a),
+        )
+        .await,
+    );
+    let (b, a) = (base.clone(), auth.clone());
+    results.push(
+        load("create a task", &client, c, s, move |cl, n| {
+            cl.post(format!("{b}/api/v1/tasks")).header("authorization", &a).json(&json!({
+            "customer_id": n as i64 % customers + 1, "description": "Benchmark call", "type_id": 2,
+            "scheduled_date": "2027-01-15", "scheduled_time": "10:30"
+        }))
+        })
+        .await,
+    );
+    let (b, a, p) = (base.clone(), auth.clone(), planned.clone());
+    let next_index = Arc::new(AtomicUsize::new(0));
+    results.push(load("Next with continue", &client, c, s, move |cl, _| {
+        let i = next_index.fetch_add(1, Ordering::Relaxed);
+        let id = p.get(i).copied().unwrap_or(1);
+        cl.post(format!("{b}/api/v1/tasks/{id}/next")).header("authorization", &a).json(&json!({
+            "outcome_id": 2, "action": "continue",
+            "follow_up": {"description": "Benchmark follow-up", "type_id": 2, "scheduled_date": "2027-02-01"}
+        }))
+    }).await);
+    let (b, a) = (base.clone(), auth.clone());
+    let month = (today + chrono::Duration::days(30)).to_string();
+    let from = today.to_string();
+    results.push(
+        load("agenda of a team's month", &client, c, s, move |cl, n| {
+            cl.get(format!(
+                "{b}/api/v1/agenda?team_id={}&from={from}&to={month}",
+                n % 5 + 1
+            ))
+            .header("authorization", &a)
+        })
+        .await,
+    );
+    let (b, a) = (base.clone(), auth.clone());
+    results.push(
+        load("dashboard", &client, c, s, move |cl, n| {
+            cl.get(format!(
+                "{b}/api/v1/dashboard?operator_id={}",
+                n as i64 % operators + 1
+            ))
+            .header("authorization", &a)
+        })
+        .await,
+    );
+    let (b, a) = (base.clone(), auth.clone());
+    results.push(
+        load("customer timeline", &client, c, s, move |cl, n| {
+            cl.get(format!(
+                "{b}/api/v1/customers/{}/timeline",
+                (n as i64 * 104_729) % customers + 1
+            ))
+            .header("authorization", &a)
+        })
+        .await,
+    );
+    let rss = peak_rss_mib(pid);
+
+    let (select_tps, insert_tps) = if postgres {
+        let bench_db = format!(
+            "{}/crm_pgbench",
+            args.database
+                .rsplit_once('/')
+                .map_or(args.database.as_str(), |(b, _)| b)
+        );
+        psql(
+            &args.database,
+            "DROP DATABASE IF EXISTS crm_pgbench WITH (FORCE)",
+        )?;
+        psql(&args.database, "CREATE DATABASE crm_pgbench")?;
+        let seconds = s.to_string();
+        let _ = Command::new("pgbench")
+            .args(["-i", "-q", "-s", "10"])
+            .arg(&bench_db)
+            .output();
+        let select = pgbench(
+            &bench_db,
+            &[
+                "-S", "-M", "prepared", "-c", "10", "-j", "2", "-T", &seconds,
+            ],
+        );
+        let script = work.join("insert.sql");
+        std::fs::write(&script, "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n").map_err(fail)?;
+        let script_arg = format!("{}", script.display());
+        let insert = pgbench(
+            &bench_db,
+            &[
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                "10",
+                "-j",
+                "2",
+                "-T",
+                &seconds,
+                "-f",
+                &script_arg,
+            ],
+        );
+        let _ = psql(
+            &args.database,
+            "DROP DATABASE IF EXISTS crm_pgbench WITH (FORCE)",
+        );
+        (select, insert)
+    } else {
+        (None, None)
+    };
+
+    let healthz = results[0].per_second;
+    let combined = |db: Option<f64>| db.map(|d| 1.0 / (1.0 / healthz + 1.0 / d));
+    let read_ceiling = combined(select_tps);
+    let write_ceiling = combined(insert_tps);
+    let mut table = String::from(
+        "| scenario | req/s | p50 ms | p99 ms | errors | share of ceiling |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (i, r) in results.iter().enumerate() {
+        let ceiling = match i {
+            0 => None,
+            4 | 5 => write_ceiling,
+            _ => read_ceiling.or(Some(healthz)),
+        };
+        let share = ceiling.map_or("".to_owned(), |c| {
+            format!("{:.0}%", 100.0 * r.per_second / c)
+        });
+        table.push_str(&format!(
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {} |\n",
+            r.name, r.per_second, r.p50_ms, r.p99_ms, r.errors, share
+        ));
+        let _ = r.requests;
+    }
+    let mut ceilings = format!("- `/healthz`: {healthz:.0} req/s\n");
+    if let Some(t) = select_tps {
+        ceilings.push_str(&format!(
+            "- pgbench select by key (prepared, 10 clients): {t:.0} tps\n"
+        ));
+    }
+    if let Some(t) = insert_tps {
+        ceilings.push_str(&format!(
+            "- pgbench INSERT (prepared, 10 clients): {t:.0} tps\n"
+        ));
+    }
+    if let Some(c) = read_ceiling {
+        ceilings.push_str(&format!(
+            "- combined read ceiling 1/(1/healthz + 1/select): {c:.0} req/s\n"
+        ));
+    }
+    if let Some(c) = write_ceiling {
+        ceilings.push_str(&format!(
+            "- combined write ceiling 1/(1/healthz + 1/insert): {c:.0} req/s\n"
+        ));
+    }
+    let machine = format!(
+        "{} cores, {}; load generator and server on the same machine",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned())
+            )
+            .unwrap_or_default()
+    );
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let report = format!(
+        "## {} — {} tasks and notes, {} customers\n\nCommand: `{command}`\n\n{table}\n{ceilings}- peak RSS of the server: {}\n- server start-up on the migrated database: {startup:.2} s\n- dataset generated in {generation:.1} s\n- machine: {machine}\n- {c} connections, {s} s per scenario\n",
+        if postgres { "PostgreSQL" } else { "SQLite" },
+        args.tasks,
+        args.customers,
+        rss.map_or("unknown".to_owned(), |r| format!("{r:.0} MiB")),
+    );
+    println!("\n{report}");
+    if postgres && !args.keep_database {
+        let _ = psql(
+            &args.database,
+            "DROP DATABASE IF EXISTS crm_bench WITH (FORCE)",
+        );
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    let errors: usize = results.iter().map(|r| r.errors).sum();
+    if let Some(path) = args
+        .output
+        .or((!args.smoke).then(|| PathBuf::from("BENCHMARKS.md")))
+    {
+        std::fs::write(&path, report).map_err(fail)?;
+        println!("written to {}", path.display());
+    }
+    if args.smoke && (errors > 0 || results.iter().any(|r| r.requests == 0)) {
+        return Err(format!("{errors} requests failed in the smoke run"));
+    }
+    Ok(())
+}

@@ -827,3 +827,33 @@ async fn the_list_filters_by_every_field() {
         .await
         .problem(400);
 }
+
+#[tokio::test]
+async fn idempotency_keys_expire_after_a_day() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+    let body = |d: &str| json!({"customer_id": customer, "description": d, "type_id": w.call, "scheduled_date": "2026-12-01"});
+    let send = |b: Value| {
+        app.send(
+            app.request(Method::POST, "/api/v1/tasks")
+                .header("Idempotency-Key", "daily")
+                .json(&b),
+        )
+    };
+    send(body("first")).await.ok(201);
+    send(body("other")).await.problem(422);
+    // A day and an hour later the key is forgotten: the same key starts a new request.
+    let stale = (chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339();
+    let sql = match app.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            format!("UPDATE idempotency_keys SET created_at = '{stale}'::timestamptz")
+        }
+        _ => format!("UPDATE idempotency_keys SET created_at = '{stale}'"),
+    };
+    use sea_orm::ConnectionTrait;
+    app.db.execute_unprepared(&sql).await.unwrap();
+    let again = send(body("other")).await;
+    assert_eq!(again.ok(201)["description"], "other");
+    assert_eq!(app.count("tasks").await, 2);
+}

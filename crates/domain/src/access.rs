@@ -61,6 +61,15 @@ impl Policy {
         }
     }
 
+    /// Who the policy lets act, as a sentence names them.
+    pub const fn who(self) -> &'static str {
+        match self {
+            Policy::None => "nobody",
+            Policy::Admins => "only administrators",
+            Policy::All => "everyone",
+        }
+    }
+
     pub const fn allows(self, role: Role) -> bool {
         match self {
             Policy::None => false,

@@ -128,12 +128,7 @@ impl TaskState {
             return Err(LifecycleError::AlreadyPlanned);
         }
         if !policy.allows(role) {
-            let who = match policy {
-                Policy::None => "nobody",
-                Policy::Admins => "only administrators",
-                Policy::All => "everyone",
-            };
-            return Err(LifecycleError::ReopenForbidden(who));
+            return Err(LifecycleError::ReopenForbidden(policy.who()));
         }
         Ok(())
     }

@@ -344,11 +344,7 @@ pub async fn delete_document(
     if !policy.allows(role) {
         return Err(StoreError::Forbidden(format!(
             "The settings let {} delete documents.",
-            match policy {
-                crm_domain::Policy::None => "nobody",
-                crm_domain::Policy::Admins => "only administrators",
-                crm_domain::Policy::All => "everyone",
-            }
+            policy.who()
         )));
     }
     let now = crate::now();

@@ -69,14 +69,22 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// Whether the error says the connection or the server is gone rather than the statement
+/// being wrong: I/O and TLS failures, pool exhaustion, a broken protocol stream, and the
+/// SQLSTATE classes 08 (connection exception), 53 (insufficient resources) and 57 (operator
+/// intervention, such as a server shutting down).
 fn is_connection_fault(e: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
-    matches!(
-        e,
+    match e {
         Error::Io(_)
-            | Error::PoolTimedOut
-            | Error::PoolClosed
-            | Error::WorkerCrashed
-            | Error::Tls(_)
-    )
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed
+        | Error::Tls(_)
+        | Error::Protocol(_) => true,
+        Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("53") || c.starts_with("57")),
+        _ => false,
+    }
 }

@@ -50,6 +50,10 @@ pub async fn connect(url: &str, pool: &PoolConfig) -> StoreResult<DatabaseConnec
         .min_connections(1)
         .connect_timeout(pool.acquire_timeout)
         .acquire_timeout(pool.acquire_timeout)
+        // A connection in steady use is not pinged before each query (that would double the
+        // round trips); one idle for a second is. A connection that broke meanwhile fails its
+        // query with a connection fault, which callers answer with 503.
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)

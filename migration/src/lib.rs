@@ -9,6 +9,7 @@ mod m20261123_000004_create_tasks;
 mod m20261123_000005_create_timeline;
 mod m20261123_000006_create_idempotency_keys;
 mod m20261123_000007_create_login_attempts;
+mod m20261123_000008_create_catalog_version;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_timeline::Migration),
             Box::new(m20261123_000006_create_idempotency_keys::Migration),
             Box::new(m20261123_000007_create_login_attempts::Migration),
+            Box::new(m20261123_000008_create_catalog_version::Migration),
         ]
     }
 }

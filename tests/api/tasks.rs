@@ -857,3 +857,75 @@ async fn idempotency_keys_expire_after_a_day() {
     assert_eq!(again.ok(201)["description"], "other");
     assert_eq!(app.count("tasks").await, 2);
 }
+
+/// Task views name operators, types, outcomes and tags from memory; a change made beside the
+/// server (another replica, or SQL by hand) must still show at once, and checks must see it.
+#[tokio::test]
+async fn views_show_catalog_changes_made_outside_the_server() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (deborah, _) = app.operator("Deborah", "operator").await;
+    let customer = app
+        .customer(json!({"name": "Blanca", "consultant_id": deborah}))
+        .await;
+    let tag = app
+        .post("/api/v1/tags", &json!({"name": "renewal"}))
+        .await
+        .ok(201)["id"]
+        .clone();
+    let created = task(
+        &app,
+        json!({"customer_id": customer, "description": "Call about the renewal",
+               "type_id": w.call, "tag_ids": [tag], "scheduled_date": "2027-01-15"}),
+    )
+    .await;
+    let path = format!("/api/v1/tasks/{}", created["id"]);
+    assert_eq!(
+        app.get(&path).await.ok(200)["responsible"]["name"],
+        "Deborah"
+    );
+
+    for sql in [
+        format!("UPDATE operators SET name = 'Débora' WHERE id = {deborah}"),
+        format!(
+            "UPDATE task_types SET name = 'Phone call' WHERE id = {}",
+            w.call
+        ),
+        format!("UPDATE tags SET name = 'renewal 2027' WHERE id = {tag}"),
+    ] {
+        app.rows(&sql).await;
+    }
+    let view = app.get(&path).await;
+    let view = view.ok(200);
+    assert_eq!(view["responsible"]["name"], "Débora");
+    assert_eq!(view["type"]["name"], "Phone call");
+    assert_eq!(view["tags"][0]["name"], "renewal 2027");
+    let listed = app
+        .get(&format!("/api/v1/tasks?customer_id={customer}"))
+        .await;
+    assert_eq!(
+        listed.ok(200)["items"][0]["creator"]["name"],
+        "Administrator"
+    );
+    assert_eq!(listed.json["items"][0]["responsible"]["name"], "Débora");
+
+    // A type switched off by hand is refused at once.
+    app.rows(&format!(
+        "UPDATE task_types SET active = false WHERE id = {}",
+        w.call
+    ))
+    .await;
+    let refused = app
+        .post(
+            "/api/v1/tasks",
+            &json!({"customer_id": customer, "description": "Another call",
+                    "type_id": w.call, "scheduled_date": "2027-01-16"}),
+        )
+        .await;
+    assert_eq!(
+        refused.problem(422)["errors"][0]["field"],
+        "type_id",
+        "{:?}",
+        refused.json
+    );
+}

@@ -5,6 +5,7 @@ use crate::auth::hash_password;
 use crate::storage::DocumentStore;
 use chrono::{Duration, NaiveDate, NaiveTime};
 use crm_domain::{NextAction, Operator, Role, Tag, TaskKind, TaskType, Team};
+use crm_persistence::Names;
 use crm_persistence::catalog::{ListFilter, outcomes, tags, task_types, teams};
 use crm_persistence::customers::{self, CustomerQuery, CustomerSort, NewCustomer};
 use crm_persistence::operators::{self, NewOperator};
@@ -35,6 +36,7 @@ fn time(h: u32, m: u32) -> Option<NaiveTime> {
 
 struct Demo<'a> {
     db: &'a DatabaseConnection,
+    names: &'a Names,
     today: NaiveDate,
 }
 
@@ -97,7 +99,10 @@ impl Demo<'_> {
             responsible_id: Some(responsible),
             outcome_id: None,
         };
-        Ok(tasks::create(self.db, new, creator).await.map_err(err)?.id)
+        Ok(tasks::create(self.db, self.names, new, creator)
+            .await
+            .map_err(err)?
+            .id)
     }
 }
 
@@ -144,7 +149,9 @@ pub async fn seed_demo(
             operators: Vec::new(),
         });
     }
-    let d = Demo { db, today };
+    let names = Names::new();
+    let names = &names;
+    let d = Demo { db, names, today };
     let trainers = teams::save(
         db,
         Team {
@@ -217,6 +224,7 @@ pub async fn seed_demo(
         };
         tasks::next(
             db,
+            names,
             id,
             cmd,
             Actor {

@@ -49,8 +49,11 @@ impl Application {
         crm_persistence::migrate(&db).await?;
         let created_admin = ensure_admin(&db, &config).await?;
         let secret = jwt_secret(&db, &config).await?;
+        let names = crm_persistence::Names::new();
+        names.reload(&db).await?;
         let state = web::Data::new(AppState {
             db: db.clone(),
+            names,
             tokens: TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl),
             archive_domain: config.archive_domain.clone(),
             timezone: config.timezone,

@@ -1,9 +1,11 @@
 use crate::auth::TokenKeys;
 use crm_persistence::DatabaseConnection;
 
-/// What every handler shares: the pool and the token keys.
+/// What every handler shares: the pool, the catalog's names and the token keys.
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Operators, task types, outcomes and tags in memory, to name things in task views.
+    pub names: crm_persistence::Names,
     pub tokens: TokenKeys,
     /// The mail domain of customers' archive addresses.
     pub archive_domain: String,

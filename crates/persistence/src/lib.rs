@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod entities;
 mod error;
 pub mod idempotency;
+pub mod names;
 pub mod operators;
 pub mod paging;
 pub mod records;
@@ -17,6 +18,7 @@ pub mod throttle;
 pub mod timeline;
 
 pub use error::{StoreError, StoreResult};
+pub use names::Names;
 pub use paging::{MAX_LIMIT, Page};
 pub use sea_orm::DatabaseConnection;
 

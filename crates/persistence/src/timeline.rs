@@ -94,7 +94,7 @@ pub fn change_entries(
 }
 
 /// A timeline entry as read: `data` is the JSON object stored with it.
-#[derive(Debug, Clone, PartialEq, Eq, sea_orm::FromQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub id: i64,
     pub kind: String,
@@ -103,6 +103,17 @@ pub struct Entry {
     pub actor_name: Option<String>,
     pub summary: String,
     pub data: String,
+}
+
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct EntryRow {
+    id: i64,
+    kind: String,
+    occurred_at: DateTime<Utc>,
+    actor_id: Option<i64>,
+    summary: String,
+    data: String,
+    catalog_version: i64,
 }
 
 /// Every kind of entry, as filters name them.
@@ -117,29 +128,25 @@ pub const KINDS: [&str; 8] = [
     "document_deleted",
 ];
 
-/// A page of `customer_id`'s timeline, newest first, optionally of some kinds only.
+/// A page of `customer_id`'s timeline, newest first, optionally of some kinds only; actors
+/// are named from the catalog.
 pub async fn page(
     db: &sea_orm::DatabaseConnection,
+    names: &crate::Names,
     customer_id: i64,
     kinds: &[&str],
     after: Option<(DateTime<Utc>, i64)>,
     limit: u64,
 ) -> StoreResult<crate::Page<Entry>> {
     use sea_orm::FromQueryResult;
-    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
+    use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
     let limit = limit.clamp(1, crate::MAX_LIMIT);
     let mut q = Query::select();
     for col in ["id", "kind", "occurred_at", "actor_id", "summary", "data"] {
         q.column(("e", col));
     }
-    q.expr_as(Expr::col(("a", "name")), "actor_name")
+    q.expr_as(Expr::cust(crate::names::VERSION_EXPR), "catalog_version")
         .from_as("timeline_entries", "e")
-        .join_as(
-            JoinType::LeftJoin,
-            "operators",
-            "a",
-            Expr::col(("a", "id")).equals(("e", "actor_id")),
-        )
         .and_where(Expr::col(("e", "customer_id")).eq(customer_id));
     if !kinds.is_empty() {
         q.and_where(Expr::col(("e", "kind")).is_in(kinds.iter().copied()));
@@ -153,8 +160,25 @@ pub async fn page(
     q.order_by(("e", "occurred_at"), Order::Desc)
         .order_by(("e", "id"), Order::Desc)
         .limit(limit + 1);
-    let rows = Entry::find_by_statement(db.get_database_backend().build(&q))
+    let rows = EntryRow::find_by_statement(db.get_database_backend().build(&q))
         .all(db)
         .await?;
-    Ok(crate::paging::split(rows, limit))
+    let version = rows.iter().map(|r| r.catalog_version).max().unwrap_or(0);
+    let catalog = names.at_least(db, version).await?;
+    let entries = rows
+        .into_iter()
+        .map(|r| Entry {
+            actor_name: r
+                .actor_id
+                .and_then(|id| catalog.operator(id))
+                .map(|o| o.name.clone()),
+            id: r.id,
+            kind: r.kind,
+            occurred_at: r.occurred_at,
+            actor_id: r.actor_id,
+            summary: r.summary,
+            data: r.data,
+        })
+        .collect();
+    Ok(crate::paging::split(entries, limit))
 }

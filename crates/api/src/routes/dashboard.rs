@@ -80,7 +80,7 @@ async fn first(state: &AppState, scope: &ScopeQuery, untaken_only: bool) -> Resu
         after: None,
         limit: LIST_SIZE,
     };
-    Ok(tasks::list(&state.db, query)
+    Ok(tasks::list(&state.db, &state.names, query)
         .await?
         .items
         .into_iter()

@@ -354,7 +354,7 @@ pub async fn create(
             outcome_id: b.outcome_id,
         };
         Ok(created_task(
-            tasks::create(&state.db, new, caller.id).await?,
+            tasks::create(&state.db, &state.names, new, caller.id).await?,
         ))
     })
     .await
@@ -366,7 +366,9 @@ pub async fn create(
     (status = 404, body = Problem, content_type = "application/problem+json", description = "No such task")))]
 #[get("/tasks/{id}")]
 pub async fn read(state: web::Data<AppState>, _: Caller, id: IdPath) -> Result<HttpResponse> {
-    Ok(ok_with_etag(tasks::get(&state.db, id.into_inner()).await?))
+    Ok(ok_with_etag(
+        tasks::get(&state.db, &state.names, id.into_inner()).await?,
+    ))
 }
 
 /// Edit a planned task. Closed tasks and notes only show their details (409).
@@ -400,7 +402,15 @@ pub async fn update(
         responsible_id: c.responsible_id,
     };
     Ok(ok_with_etag(
-        tasks::update(&state.db, id.into_inner(), patch, actor(&caller), expected).await?,
+        tasks::update(
+            &state.db,
+            &state.names,
+            id.into_inner(),
+            patch,
+            actor(&caller),
+            expected,
+        )
+        .await?,
     ))
 }
 
@@ -475,7 +485,8 @@ pub async fn next(
             action,
             successor,
         };
-        let (task, created) = tasks::next(&state.db, id, cmd, actor(&caller), expected).await?;
+        let (task, created) =
+            tasks::next(&state.db, &state.names, id, cmd, actor(&caller), expected).await?;
         let version = task.version;
         Ok(HttpResponse::Ok()
             .insert_header((header::ETAG, etag(version)))
@@ -514,7 +525,7 @@ pub async fn copy(
     let id = id.into_inner();
     idempotent(&state, &caller, &req, b"", || async {
         Ok(created_task(
-            tasks::copy(&state.db, id, actor(&caller)).await?,
+            tasks::copy(&state.db, &state.names, id, actor(&caller)).await?,
         ))
     })
     .await
@@ -539,7 +550,14 @@ pub async fn reopen(
 ) -> Result<HttpResponse> {
     let expected = if_match(&req)?;
     Ok(ok_with_etag(
-        tasks::reopen(&state.db, id.into_inner(), actor(&caller), expected).await?,
+        tasks::reopen(
+            &state.db,
+            &state.names,
+            id.into_inner(),
+            actor(&caller),
+            expected,
+        )
+        .await?,
     ))
 }
 
@@ -551,7 +569,7 @@ pub async fn reopen(
 #[post("/tasks/{id}/take")]
 pub async fn take(state: web::Data<AppState>, caller: Caller, id: IdPath) -> Result<HttpResponse> {
     Ok(ok_with_etag(
-        tasks::take(&state.db, id.into_inner(), actor(&caller)).await?,
+        tasks::take(&state.db, &state.names, id.into_inner(), actor(&caller)).await?,
     ))
 }
 
@@ -565,7 +583,7 @@ pub async fn chain(
     _: Caller,
     id: IdPath,
 ) -> Result<web::Json<ListOf<TaskOut>>> {
-    let members = tasks::chain(&state.db, id.into_inner()).await?;
+    let members = tasks::chain(&state.db, &state.names, id.into_inner()).await?;
     Ok(web::Json(ListOf {
         items: members.into_iter().map(Into::into).collect(),
         next_cursor: None,
@@ -715,15 +733,17 @@ pub async fn list(
         after,
         limit: page.limit()?,
     };
-    let found = tasks::list(&state.db, query).await.map_err(|e| match e {
-        crm_persistence::StoreError::Rejected { field, message } if field == "cursor" => {
-            ApiError::BadRequest {
-                detail: format!("The cursor is invalid: {message}."),
-                errors: vec![FieldError::new(field, message)],
+    let found = tasks::list(&state.db, &state.names, query)
+        .await
+        .map_err(|e| match e {
+            crm_persistence::StoreError::Rejected { field, message } if field == "cursor" => {
+                ApiError::BadRequest {
+                    detail: format!("The cursor is invalid: {message}."),
+                    errors: vec![FieldError::new(field, message)],
+                }
             }
-        }
-        other => other.into(),
-    })?;
+            other => other.into(),
+        })?;
     let cursor = |v: &TaskView| TaskCursor {
         sort: sort_key.clone(),
         keys: sort.iter().map(|(k, _)| k.key_of(v)).collect(),

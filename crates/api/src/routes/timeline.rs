@@ -31,7 +31,7 @@ pub struct EntryOut {
     /// The details, by kind: for `change`, `field`, `old` and `new`; for `task_closed`, the
     /// outcome; for `document_deleted`, the file; and so on.
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
 }
 
 impl From<store::Entry> for EntryOut {
@@ -45,7 +45,9 @@ impl From<store::Entry> for EntryOut {
                 .zip(e.actor_name)
                 .map(|(id, name)| RefOut { id, name }),
             summary: e.summary,
-            data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+            // Stored as written by this server: passed through as it is, once checked.
+            data: serde_json::value::RawValue::from_string(e.data)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
         }
     }
 }
@@ -103,10 +105,11 @@ pub async fn timeline(
     }
     let after = page.cursor::<TimelineCursor>()?.map(|c| (c.at, c.id));
     let limit = page.limit()?;
-    if !records::customer_exists(&state.db, customer).await? {
+    let found = store::page(&state.db, &state.names, customer, &kinds, after, limit).await?;
+    // An empty page is the one case where the customer may not exist.
+    if found.items.is_empty() && !records::customer_exists(&state.db, customer).await? {
         return Err(ApiError::NotFound("No such customer.".into()));
     }
-    let found = store::page(&state.db, customer, &kinds, after, limit).await?;
     Ok(web::Json(list_of(
         found,
         |e| TimelineCursor {

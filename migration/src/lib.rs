@@ -10,6 +10,7 @@ mod m20261123_000005_create_timeline;
 mod m20261123_000006_create_idempotency_keys;
 mod m20261123_000007_create_login_attempts;
 mod m20261123_000008_create_catalog_version;
+mod m20261123_000009_index_planned_tasks;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_idempotency_keys::Migration),
             Box::new(m20261123_000007_create_login_attempts::Migration),
             Box::new(m20261123_000008_create_catalog_version::Migration),
+            Box::new(m20261123_000009_index_planned_tasks::Migration),
         ]
     }
 }

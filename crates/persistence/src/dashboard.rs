@@ -1,7 +1,7 @@
 //! The dashboard's counts and the outcome reports, each in one aggregate query.
 
 use crate::StoreResult;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sea_orm::sea_query::{
     Alias, CaseStatement, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
 };
@@ -57,8 +57,14 @@ fn scoped(q: &mut SelectStatement, scope: Scope) {
     }
 }
 
+/// The condition every dashboard count and list starts from, with its values written into
+/// the SQL so that the planner can use the partial index of planned tasks
+/// (`ix_tasks_planned`) whatever the parameters.
+pub const PLANNED_TASKS: &str = "t.status = 'planned' AND t.kind = 'task'";
+
 /// The counts over planned tasks, with "today" and "now" in the business's time zone. The
-/// overdue rule is the domain's `is_overdue`, written as SQL.
+/// overdue rule is the domain's `is_overdue`, written over `scheduled_at` (a whole-day task's
+/// is the start of its day), so that the index answers it.
 pub async fn counts(
     db: &DatabaseConnection,
     scope: Scope,
@@ -66,22 +72,24 @@ pub async fn counts(
     now: NaiveDateTime,
 ) -> StoreResult<Counts> {
     let priority = || Expr::col(("ty", "priority")).eq(true);
+    let day_start = today.and_time(NaiveTime::MIN);
+    let next_day = day_start + Duration::days(1);
     let overdue = Condition::any()
+        .add(Expr::col(("t", "scheduled_at")).lt(day_start))
         .add(
             Condition::all()
                 .add(Expr::col(("t", "scheduled_time")).is_not_null())
                 .add(Expr::col(("t", "scheduled_at")).lt(now)),
-        )
-        .add(
-            Condition::all()
-                .add(Expr::col(("t", "scheduled_time")).is_null())
-                .add(Expr::col(("t", "scheduled_date")).lt(today)),
         );
     let mut q = Query::select()
-        .expr_as(Func::count(Expr::col(("t", "id"))), "planned")
+        .expr_as(Expr::cust("COUNT(*)"), "planned")
         .expr_as(count_if(overdue), "overdue")
         .expr_as(
-            count_if(Condition::all().add(Expr::col(("t", "scheduled_date")).eq(today))),
+            count_if(
+                Condition::all()
+                    .add(Expr::col(("t", "scheduled_at")).gte(day_start))
+                    .add(Expr::col(("t", "scheduled_at")).lt(next_day)),
+            ),
             "due_today",
         )
         .expr_as(count_if(Condition::all().add(priority())), "urgent")
@@ -100,8 +108,7 @@ pub async fn counts(
             "ty",
             Expr::col(("ty", "id")).equals(("t", "type_id")),
         )
-        .and_where(Expr::col(("t", "status")).eq("planned"))
-        .and_where(Expr::col(("t", "kind")).eq("task"))
+        .and_where(Expr::cust(PLANNED_TASKS))
         .to_owned();
     scoped(&mut q, scope);
     Ok(

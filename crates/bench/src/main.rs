@@ -36,7 +36,8 @@ struct Args {
     /// A tiny dataset and one-second scenarios, to check that the tool works.
     #[arg(long)]
     smoke: bool,
-    /// Keep the benchmark database afterwards, for EXPLAIN ANALYZE.
+    /// Keep the benchmark database (PostgreSQL `crm_bench`, or the SQLite file) afterwards,
+    /// for EXPLAIN ANALYZE.
     #[arg(long)]
     keep_database: bool,
     /// Where to write the report (default: BENCHMARKS.md, not in smoke mode).
@@ -70,9 +71,26 @@ async fn load<F>(
 where
     F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
+    load_at_most(name, client, connections, seconds, usize::MAX, next).await
+}
+
+/// Like [`load`], but stops after `limit` requests: a scenario that uses each
+/// task once ends when the dataset has no more to give instead of failing.
+async fn load_at_most<F>(
+    name: &str,
+    client: &reqwest::Client,
+    connections: usize,
+    seconds: u64,
+    limit: usize,
+    next: F,
+) -> Outcome
+where
+    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
     let next = Arc::new(next);
     let counter = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
     let mut handles = Vec::new();
     for _ in 0..connections {
         let (client, next, counter) = (client.clone(), next.clone(), counter.clone());
@@ -81,6 +99,9 @@ where
             let mut errors = 0usize;
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
+                if n >= limit {
+                    break;
+                }
                 let started = Instant::now();
                 match next(&client, n).send().await {
                     Ok(r) if r.status().is_success() => {
@@ -97,7 +118,6 @@ where
             (latencies, errors)
         }));
     }
-    let started = Instant::now();
     let mut all = Vec::new();
     let mut errors = 0;
     for h in handles {
@@ -106,7 +126,7 @@ where
             errors += e;
         }
     }
-    let elapsed = started.elapsed().as_secs_f64().max(seconds as f64);
+    let elapsed = started.elapsed().as_secs_f64();
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -362,9 +382,8 @@ async fn run(mut args: Args) -> Result<(), String> {
         .await,
     );
     let (b, a, p) = (base.clone(), auth.clone(), planned.clone());
-    let next_index = Arc::new(AtomicUsize::new(0));
-    results.push(load("Next with continue", &client, c, s, move |cl, _| {
-        let i = next_index.fetch_add(1, Ordering::Relaxed);
+    let limit = p.len();
+    results.push(load_at_most("Next with continue", &client, c, s, limit, move |cl, i| {
         let id = p.get(i).copied().unwrap_or(1);
         cl.post(format!("{b}/api/v1/tasks/{id}/next")).header("authorization", &a).json(&json!({
             "outcome_id": 2, "action": "continue",
@@ -464,7 +483,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     let read_ceiling = combined(select_tps);
     let write_ceiling = combined(insert_tps);
     let mut table = String::from(
-        "| scenario | req/s | p50 ms | p99 ms | errors | share of ceiling |\n|---|---:|---:|---:|---:|---:|\n",
+        "| scenario | requests | req/s | p50 ms | p99 ms | errors | share of ceiling |\n|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for (i, r) in results.iter().enumerate() {
         let ceiling = match i {
@@ -476,10 +495,9 @@ async fn run(mut args: Args) -> Result<(), String> {
             format!("{:.0}%", 100.0 * r.per_second / c)
         });
         table.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {} |\n",
-            r.name, r.per_second, r.p50_ms, r.p99_ms, r.errors, share
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |\n",
+            r.name, r.requests, r.per_second, r.p50_ms, r.p99_ms, r.errors, share
         ));
-        let _ = r.requests;
     }
     let mut ceilings = format!("- `/healthz`: {healthz:.0} req/s\n");
     if let Some(t) = select_tps {
@@ -532,7 +550,11 @@ async fn run(mut args: Args) -> Result<(), String> {
             "DROP DATABASE IF EXISTS crm_bench WITH (FORCE)",
         );
     }
-    let _ = std::fs::remove_dir_all(&work);
+    if args.keep_database && !postgres {
+        println!("SQLite database kept in {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     let errors: usize = results.iter().map(|r| r.errors).sum();
     if let Some(path) = args
         .output

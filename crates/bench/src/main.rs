@@ -40,15 +40,20 @@ struct Args {
     /// for EXPLAIN ANALYZE.
     #[arg(long)]
     keep_database: bool,
-    /// Where to write the report (default: BENCHMARKS.md, not in smoke mode).
+    /// Where to write the report (default: BENCHMARKS.md, not in smoke mode or with --only).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Run only the scenarios whose name contains one of these words (comma-separated,
+    /// e.g. `--only get,next`); `/healthz` and the ceilings are always measured.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 const PASSWORD: &str = "bench-password";
 
 struct Outcome {
     name: String,
+    write: bool,
     requests: usize,
     errors: usize,
     per_second: f64,
@@ -60,85 +65,100 @@ fn fail(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Sends requests from `connections` tasks for `seconds`; `next` builds each request.
-async fn load<F>(
-    name: &str,
-    client: &reqwest::Client,
+/// The load generator's settings, and which scenarios to run.
+#[derive(Clone)]
+struct Runner {
+    client: reqwest::Client,
     connections: usize,
     seconds: u64,
-    next: F,
-) -> Outcome
-where
-    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
-{
-    load_at_most(name, client, connections, seconds, usize::MAX, next).await
+    only: Vec<String>,
 }
 
-/// Like [`load`], but stops after `limit` requests: a scenario that uses each
-/// task once ends when the dataset has no more to give instead of failing.
-async fn load_at_most<F>(
-    name: &str,
-    client: &reqwest::Client,
-    connections: usize,
-    seconds: u64,
-    limit: usize,
-    next: F,
-) -> Outcome
-where
-    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
-{
-    let next = Arc::new(next);
-    let counter = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut handles = Vec::new();
-    for _ in 0..connections {
-        let (client, next, counter) = (client.clone(), next.clone(), counter.clone());
-        handles.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0usize;
-            while Instant::now() < deadline {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                if n >= limit {
-                    break;
-                }
-                let started = Instant::now();
-                match next(&client, n).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                    }
-                    Ok(r) => {
-                        errors += 1;
-                        let _ = r.bytes().await;
-                    }
-                    Err(_) => errors += 1,
-                }
-                latencies.push(started.elapsed().as_micros() as u32);
-            }
-            (latencies, errors)
-        }));
+impl Runner {
+    fn wanted(&self, name: &str) -> bool {
+        let name = name.to_lowercase();
+        self.only.is_empty() || self.only.iter().any(|w| name.contains(&w.to_lowercase()))
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for h in handles {
-        if let Ok((l, e)) = h.await {
-            all.extend(l);
-            errors += e;
+
+    /// Sends requests from `connections` tasks for `seconds`; `next` builds each request.
+    /// `write` says which ceiling the scenario is compared with.
+    async fn load<F>(&self, name: &str, write: bool, next: F) -> Option<Outcome>
+    where
+        F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    {
+        self.load_at_most(name, write, usize::MAX, next).await
+    }
+
+    /// Like [`Runner::load`], but stops after `limit` requests: a scenario that uses each
+    /// task once ends when the dataset has no more to give instead of failing.
+    async fn load_at_most<F>(
+        &self,
+        name: &str,
+        write: bool,
+        limit: usize,
+        next: F,
+    ) -> Option<Outcome>
+    where
+        F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    {
+        if !self.wanted(name) {
+            return None;
         }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |v| *v as f64 / 1000.0)
-    };
-    Outcome {
-        name: name.to_owned(),
-        requests: all.len(),
-        errors,
-        per_second: all.len() as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        let next = Arc::new(next);
+        let counter = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(self.seconds);
+        let mut handles = Vec::new();
+        for _ in 0..self.connections {
+            let (client, next, counter) = (self.client.clone(), next.clone(), counter.clone());
+            handles.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0usize;
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    if n >= limit {
+                        break;
+                    }
+                    let started = Instant::now();
+                    match next(&client, n).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                        }
+                        Ok(r) => {
+                            errors += 1;
+                            let _ = r.bytes().await;
+                        }
+                        Err(_) => errors += 1,
+                    }
+                    latencies.push(started.elapsed().as_micros() as u32);
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for h in handles {
+            if let Ok((l, e)) = h.await {
+                all.extend(l);
+                errors += e;
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        all.sort_unstable();
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .map_or(0.0, |v| *v as f64 / 1000.0)
+        };
+        println!("  {name}: {:.0} req/s", all.len() as f64 / elapsed);
+        Some(Outcome {
+            name: name.to_owned(),
+            write,
+            requests: all.len(),
+            errors,
+            per_second: all.len() as f64 / elapsed,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+        })
     }
 }
 
@@ -322,25 +342,32 @@ async fn run(mut args: Args) -> Result<(), String> {
     println!("  page {pages} of the filtered list found");
 
     let (c, s) = (args.connections, args.seconds);
+    let run = Runner {
+        client: client.clone(),
+        connections: c,
+        seconds: s,
+        only: args.only.clone(),
+    };
     let tasks = dataset.tasks;
     let customers = dataset.customers;
     let operators = dataset.operators;
     let planned = Arc::new(dataset.planned.clone());
     let mut results = Vec::new();
     let b = base.clone();
-    results.push(
-        load(
-            "healthz (framework ceiling)",
-            &client,
-            c,
-            s,
-            move |cl, _| cl.get(format!("{b}/healthz")),
-        )
-        .await,
+    let healthz = Runner {
+        only: Vec::new(),
+        ..run.clone()
+    };
+    results.extend(
+        healthz
+            .load("healthz (framework ceiling)", false, move |cl, _| {
+                cl.get(format!("{b}/healthz"))
+            })
+            .await,
     );
     let (b, a) = (base.clone(), auth.clone());
-    results.push(
-        load("GET a task", &client, c, s, move |cl, n| {
+    results.extend(
+        run.load("GET a task", false, move |cl, n| {
             cl.get(format!(
                 "{b}/api/v1/tasks/{}",
                 (n as i64 * 7919) % tasks + 1
@@ -350,8 +377,8 @@ async fn run(mut args: Args) -> Result<(), String> {
         .await,
     );
     let (b, a) = (base.clone(), auth.clone());
-    results.push(
-        load("filtered list, first page", &client, c, s, move |cl, n| {
+    results.extend(
+        run.load("filtered list, first page", false, move |cl, n| {
             cl.get(format!(
                 "{b}/api/v1/tasks?status=planned&responsible_id={}&sort=scheduled_at",
                 n as i64 % operators + 1
@@ -361,19 +388,17 @@ async fn run(mut args: Args) -> Result<(), String> {
         .await,
     );
     let (b, a, d) = (base.clone(), auth.clone(), deep.clone());
-    results.push(
-        load(
+    results.extend(
+        run.load(
             &format!("filtered list, page {pages}"),
-            &client,
-            c,
-            s,
+            false,
             move |cl, _| cl.get(format!("{b}{d}")).header("authorization", &a),
         )
         .await,
     );
     let (b, a) = (base.clone(), auth.clone());
-    results.push(
-        load("create a task", &client, c, s, move |cl, n| {
+    results.extend(
+        run.load("create a task", true, move |cl, n| {
             cl.post(format!("{b}/api/v1/tasks")).header("authorization", &a).json(&json!({
             "customer_id": n as i64 % customers + 1, "description": "Benchmark call", "type_id": 2,
             "scheduled_date": "2027-01-15", "scheduled_time": "10:30"
@@ -383,7 +408,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     );
     let (b, a, p) = (base.clone(), auth.clone(), planned.clone());
     let limit = p.len();
-    results.push(load_at_most("Next with continue", &client, c, s, limit, move |cl, i| {
+    results.extend(run.load_at_most("Next with continue", true, limit, move |cl, i| {
         let id = p.get(i).copied().unwrap_or(1);
         cl.post(format!("{b}/api/v1/tasks/{id}/next")).header("authorization", &a).json(&json!({
             "outcome_id": 2, "action": "continue",
@@ -393,8 +418,8 @@ async fn run(mut args: Args) -> Result<(), String> {
     let (b, a) = (base.clone(), auth.clone());
     let month = (today + chrono::Duration::days(30)).to_string();
     let from = today.to_string();
-    results.push(
-        load("agenda of a team's month", &client, c, s, move |cl, n| {
+    results.extend(
+        run.load("agenda of a team's month", false, move |cl, n| {
             cl.get(format!(
                 "{b}/api/v1/agenda?team_id={}&from={from}&to={month}",
                 n % 5 + 1
@@ -404,8 +429,8 @@ async fn run(mut args: Args) -> Result<(), String> {
         .await,
     );
     let (b, a) = (base.clone(), auth.clone());
-    results.push(
-        load("dashboard", &client, c, s, move |cl, n| {
+    results.extend(
+        run.load("dashboard", false, move |cl, n| {
             cl.get(format!(
                 "{b}/api/v1/dashboard?operator_id={}",
                 n as i64 % operators + 1
@@ -415,8 +440,8 @@ async fn run(mut args: Args) -> Result<(), String> {
         .await,
     );
     let (b, a) = (base.clone(), auth.clone());
-    results.push(
-        load("customer timeline", &client, c, s, move |cl, n| {
+    results.extend(
+        run.load("customer timeline", false, move |cl, n| {
             cl.get(format!(
                 "{b}/api/v1/customers/{}/timeline",
                 (n as i64 * 104_729) % customers + 1
@@ -488,7 +513,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     for (i, r) in results.iter().enumerate() {
         let ceiling = match i {
             0 => None,
-            4 | 5 => write_ceiling,
+            _ if r.write => write_ceiling,
             _ => read_ceiling.or(Some(healthz)),
         };
         let share = ceiling.map_or("".to_owned(), |c| {
@@ -558,7 +583,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     let errors: usize = results.iter().map(|r| r.errors).sum();
     if let Some(path) = args
         .output
-        .or((!args.smoke).then(|| PathBuf::from("BENCHMARKS.md")))
+        .or((!args.smoke && args.only.is_empty()).then(|| PathBuf::from("BENCHMARKS.md")))
     {
         std::fs::write(&path, report).map_err(fail)?;
         println!("written to {}", path.display());

@@ -278,7 +278,13 @@ pub async fn generate(
             .await?;
         }
     }
-    db.execute_unprepared("ANALYZE").await?;
+    // What a database in use has from autovacuum: statistics, and on PostgreSQL a visibility
+    // map, without which an index-only scan (the dashboard's counts) reads every heap page
+    // it names (one operator's planned tasks: 26 ms instead of 0.4 ms on 200,000 tasks).
+    match db.get_database_backend() {
+        DbBackend::Postgres => db.execute_unprepared("VACUUM ANALYZE").await?,
+        _ => db.execute_unprepared("ANALYZE").await?,
+    };
     Ok(Dataset {
         tasks: scale.tasks,
         customers: scale.customers,

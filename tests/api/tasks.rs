@@ -929,3 +929,48 @@ async fn views_show_catalog_changes_made_outside_the_server() {
         refused.json
     );
 }
+
+/// On PostgreSQL task reads run on connections each server worker keeps. When the database
+/// drops them (a restart, an administrator), a read answers 503 at worst, never 500, and
+/// the next reads open new connections and succeed.
+#[tokio::test]
+async fn reads_recover_when_the_database_drops_the_connections() {
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let w = world(&app).await;
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+    let created = task(
+        &app,
+        json!({"customer_id": customer, "description": "Call Blanca",
+               "type_id": w.call, "scheduled_date": "2027-01-15"}),
+    )
+    .await;
+    let path = format!("/api/v1/tasks/{}", created["id"]);
+    for _ in 0..6 {
+        assert_eq!(app.get(&path).await.ok(200)["id"], created["id"]);
+    }
+    let dropped = app
+        .rows(
+            "SELECT pg_terminate_backend(pid) AS dropped FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await;
+    assert!(!dropped.is_empty(), "the server held no connection");
+    // Each worker may meet a broken connection or two (its held one, then its pool's) and
+    // answer 503 for it; it closes them instead of keeping them, so reads succeed again.
+    let (mut refused, mut in_a_row) = (0, 0);
+    while in_a_row < 4 {
+        let reply = app.get(&path).await;
+        if reply.status == 200 {
+            assert_eq!(reply.json["id"], created["id"]);
+            in_a_row += 1;
+        } else {
+            reply.problem(503);
+            refused += 1;
+            in_a_row = 0;
+            assert!(refused <= 12, "reads still refused after {refused} tries");
+        }
+    }
+}

@@ -51,26 +51,23 @@ impl Application {
         let secret = jwt_secret(&db, &config).await?;
         let names = crm_persistence::Names::new();
         names.reload(&db).await?;
-        let state = web::Data::new(AppState {
+        let state = AppState {
             db: db.clone(),
-            names,
-            tokens: TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl),
+            shared_db: db.clone(),
+            hot: crm_persistence::HotConnections::new(0),
+            names: std::sync::Arc::new(names),
+            tokens: std::sync::Arc::new(TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl)),
             archive_domain: config.archive_domain.clone(),
             timezone: config.timezone,
             documents: std::sync::Arc::new(crate::storage::LocalStore::new(
                 config.document_dir.clone(),
             )?),
             document_max_bytes: config.document_max_bytes,
-        });
+        };
         spawn_key_purge(db.clone());
         let listener = TcpListener::bind(&config.bind_addr)?;
         let port = listener.local_addr()?.port();
-        let server = serve(
-            listener,
-            state,
-            config.workers,
-            config.cors_allowed_origins.clone(),
-        )?;
+        let server = serve(listener, state, &config)?;
         Ok(Self {
             port,
             server,
@@ -201,19 +198,47 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 
-fn serve(
-    listener: TcpListener,
-    state: web::Data<AppState>,
-    workers: Option<usize>,
-    cors_origins: Vec<String>,
-) -> std::io::Result<Server> {
+/// Each worker's state: the shared one, with a pool of the worker's own on PostgreSQL.
+/// SQLite keeps one pool: sqlx runs each SQLite connection on a thread of its own anyway,
+/// and one pool keeps its writers in one queue.
+async fn worker_state(
+    shared: AppState,
+    url: String,
+    pool: crm_persistence::PoolConfig,
+) -> Result<AppState, StoreError> {
+    if !crm_persistence::is_postgres(&shared.db) {
+        return Ok(shared);
+    }
+    let db = crm_persistence::connect_lazy(&url, &pool).await?;
+    let hot = crm_persistence::HotConnections::new(pool.max_connections as usize);
+    Ok(AppState { db, hot, ..shared })
+}
+
+fn serve(listener: TcpListener, state: AppState, config: &Config) -> std::io::Result<Server> {
+    let workers = config.workers;
+    let cors_origins = config.cors_allowed_origins.clone();
+    let url = config.database_url.clone();
+    // The configured pool size is shared out among the workers.
+    let worker_count = workers
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1);
+    let worker_pool = crm_persistence::PoolConfig {
+        max_connections: config
+            .pool
+            .max_connections
+            .div_ceil(worker_count as u32)
+            .max(1),
+        ..config.pool.clone()
+    };
     let document = openapi_document();
     let mut table = RouteTable::from_document(&document);
     table.add(OPENAPI_PATH, vec![actix_web::http::Method::GET]);
     let table = web::Data::new(table);
     let mut server = HttpServer::new(move || {
         let (app, _) = mount(App::new().into_utoipa_app()).split_for_parts();
-        app.app_data(state.clone())
+        let (state, url, pool) = (state.clone(), url.clone(), worker_pool.clone());
+        app.data_factory(move || worker_state(state.clone(), url.clone(), pool.clone()))
             .app_data(table.clone())
             .app_data(extract::json_config())
             .app_data(web::PayloadConfig::new(extract::MAX_JSON_BYTES))

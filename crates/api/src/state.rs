@@ -1,12 +1,20 @@
 use crate::auth::TokenKeys;
 use crm_persistence::DatabaseConnection;
 
-/// What every handler shares: the pool, the catalog's names and the token keys.
+/// What every handler shares: the pool, the catalog's names and the token keys. Each server
+/// worker has its own copy; on PostgreSQL each also has its own pool (see
+/// `crm_persistence::connect_lazy`), everything else is shared.
+#[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// The process's own pool: start-up, housekeeping, and the readiness check. On SQLite
+    /// it is `db`.
+    pub shared_db: DatabaseConnection,
+    /// The worker's held connections for single-statement reads (PostgreSQL only).
+    pub hot: std::sync::Arc<crm_persistence::HotConnections>,
     /// Operators, task types, outcomes and tags in memory, to name things in task views.
-    pub names: crm_persistence::Names,
-    pub tokens: TokenKeys,
+    pub names: std::sync::Arc<crm_persistence::Names>,
+    pub tokens: std::sync::Arc<TokenKeys>,
     /// The mail domain of customers' archive addresses.
     pub archive_domain: String,
     /// The business's time zone: what "today" means.
@@ -18,6 +26,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Reads for this request: on the worker's held connections where possible.
+    pub fn reader(&self) -> crm_persistence::Reader<'_> {
+        crm_persistence::Reader::new(&self.db, &self.hot)
+    }
+
     /// Today's date in the business's time zone.
     pub fn today(&self) -> chrono::NaiveDate {
         chrono::Utc::now()

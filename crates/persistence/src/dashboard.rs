@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sea_orm::sea_query::{
     Alias, CaseStatement, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
 };
-use sea_orm::{DatabaseConnection, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 
 /// Whose tasks: one operator's (as responsible), a team's, or everyone's.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,7 +66,7 @@ pub const PLANNED_TASKS: &str = "t.status = 'planned' AND t.kind = 'task'";
 /// overdue rule is the domain's `is_overdue`, written over `scheduled_at` (a whole-day task's
 /// is the start of its day), so that the index answers it.
 pub async fn counts(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: Scope,
     today: NaiveDate,
     now: NaiveDateTime,

@@ -7,6 +7,7 @@ pub mod customers;
 pub mod dashboard;
 pub mod entities;
 mod error;
+pub mod hot;
 pub mod idempotency;
 pub mod names;
 pub mod operators;
@@ -18,6 +19,7 @@ pub mod throttle;
 pub mod timeline;
 
 pub use error::{StoreError, StoreResult};
+pub use hot::{HotConnections, Reader};
 pub use names::Names;
 pub use paging::{MAX_LIMIT, Page};
 pub use sea_orm::DatabaseConnection;
@@ -46,6 +48,21 @@ impl Default for PoolConfig {
 /// Opens a pool on `url`. SQLite runs in WAL mode with foreign keys on and a busy timeout,
 /// so that readers never wait for the writer and concurrent writers queue instead of failing.
 pub async fn connect(url: &str, pool: &PoolConfig) -> StoreResult<DatabaseConnection> {
+    Ok(Database::connect(options(url, pool)).await?)
+}
+
+/// A pool of its own for one server worker, whose connections are opened on first use by
+/// that worker's requests. A connection belongs to the runtime it was opened on: its socket
+/// wakes that runtime's thread, which then wakes the task waiting for it. A worker that only
+/// uses its own connections answers without those cross-thread wake-ups (measured on GET a
+/// task: see BENCHMARKS.md). Nothing is opened here, so this returns at once.
+pub async fn connect_lazy(url: &str, pool: &PoolConfig) -> StoreResult<DatabaseConnection> {
+    let mut options = options(url, pool);
+    options.connect_lazy(true).min_connections(0);
+    Ok(Database::connect(options).await?)
+}
+
+fn options(url: &str, pool: &PoolConfig) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(pool.max_connections)
@@ -63,7 +80,7 @@ pub async fn connect(url: &str, pool: &PoolConfig) -> StoreResult<DatabaseConnec
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
-    Ok(Database::connect(options).await?)
+    options
 }
 
 /// Applies every pending migration.
@@ -90,6 +107,11 @@ pub async fn write_txn(db: &DatabaseConnection) -> StoreResult<sea_orm::Database
 pub async fn ping(db: &DatabaseConnection) -> StoreResult<()> {
     db.execute_unprepared("SELECT 1").await?;
     Ok(())
+}
+
+/// Whether the pool talks to PostgreSQL.
+pub fn is_postgres(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
 }
 
 /// Which database the pool talks to, for messages.

@@ -312,7 +312,7 @@ pub async fn add_document(
     Ok(doc)
 }
 
-pub async fn customer_exists(db: &DatabaseConnection, id: i64) -> StoreResult<bool> {
+pub async fn customer_exists(db: &impl ConnectionTrait, id: i64) -> StoreResult<bool> {
     Ok(customer::Entity::find_by_id(id).one(db).await?.is_some())
 }
 

@@ -1245,7 +1245,7 @@ fn after_condition(keys: &[(TaskSort, bool)], values: &[Value], id: i64) -> Cond
 }
 
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     names: &Names,
     query: TaskQuery,
 ) -> StoreResult<Page<TaskView>> {

@@ -131,7 +131,7 @@ pub const KINDS: [&str; 8] = [
 /// A page of `customer_id`'s timeline, newest first, optionally of some kinds only; actors
 /// are named from the catalog.
 pub async fn page(
-    db: &sea_orm::DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     names: &crate::Names,
     customer_id: i64,
     kinds: &[&str],

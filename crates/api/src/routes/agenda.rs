@@ -98,7 +98,7 @@ pub async fn agenda(
         after,
         limit: page.limit()?,
     };
-    let found = tasks::list(&state.db, &state.names, query).await?;
+    let found = tasks::list(&state.reader(), &state.names, query).await?;
     Ok(web::Json(list_of(
         found,
         |v| AgendaCursor {
@@ -159,7 +159,7 @@ pub async fn agenda_ics(
             after,
             limit: 500,
         };
-        let page = tasks::list(&state.db, &state.names, query).await?;
+        let page = tasks::list(&state.reader(), &state.names, query).await?;
         after = page
             .items
             .last()

@@ -80,7 +80,7 @@ async fn first(state: &AppState, scope: &ScopeQuery, untaken_only: bool) -> Resu
         after: None,
         limit: LIST_SIZE,
     };
-    Ok(tasks::list(&state.db, &state.names, query)
+    Ok(tasks::list(&state.reader(), &state.names, query)
         .await?
         .items
         .into_iter()
@@ -104,7 +104,7 @@ pub async fn dashboard(
         operator_id: q.operator_id,
         team_id: q.team_id,
     };
-    let c = store::counts(&state.db, scope, now.date(), now).await?;
+    let c = store::counts(&state.reader(), scope, now.date(), now).await?;
     Ok(web::Json(Dashboard {
         counts: DashboardCounts {
             planned: c.planned,

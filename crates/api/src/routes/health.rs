@@ -32,7 +32,11 @@ pub async fn healthz() -> web::Json<Health> {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>> {
-    crm_persistence::ping(&state.db).await.map_err(|e| {
+    let pinged = match crm_persistence::ping(&state.db).await {
+        Ok(()) => crm_persistence::ping(&state.shared_db).await,
+        Err(e) => Err(e),
+    };
+    pinged.map_err(|e| {
         log::warn!("readiness check failed: {e}");
         ApiError::Unavailable("The database is unreachable.".into())
     })?;

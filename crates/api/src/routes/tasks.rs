@@ -367,7 +367,7 @@ pub async fn create(
 #[get("/tasks/{id}")]
 pub async fn read(state: web::Data<AppState>, _: Caller, id: IdPath) -> Result<HttpResponse> {
     Ok(ok_with_etag(
-        tasks::get(&state.db, &state.names, id.into_inner()).await?,
+        tasks::get(&state.reader(), &state.names, id.into_inner()).await?,
     ))
 }
 
@@ -733,7 +733,7 @@ pub async fn list(
         after,
         limit: page.limit()?,
     };
-    let found = tasks::list(&state.db, &state.names, query)
+    let found = tasks::list(&state.reader(), &state.names, query)
         .await
         .map_err(|e| match e {
             crm_persistence::StoreError::Rejected { field, message } if field == "cursor" => {

@@ -105,9 +105,17 @@ pub async fn timeline(
     }
     let after = page.cursor::<TimelineCursor>()?.map(|c| (c.at, c.id));
     let limit = page.limit()?;
-    let found = store::page(&state.db, &state.names, customer, &kinds, after, limit).await?;
+    let found = store::page(
+        &state.reader(),
+        &state.names,
+        customer,
+        &kinds,
+        after,
+        limit,
+    )
+    .await?;
     // An empty page is the one case where the customer may not exist.
-    if found.items.is_empty() && !records::customer_exists(&state.db, customer).await? {
+    if found.items.is_empty() && !records::customer_exists(&state.reader(), customer).await? {
         return Err(ApiError::NotFound("No such customer.".into()));
     }
     Ok(web::Json(list_of(

@@ -11,6 +11,7 @@ mod m20261123_000006_create_idempotency_keys;
 mod m20261123_000007_create_login_attempts;
 mod m20261123_000008_create_catalog_version;
 mod m20261123_000009_index_planned_tasks;
+mod m20261125_000010_task_tag_ids;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_create_login_attempts::Migration),
             Box::new(m20261123_000008_create_catalog_version::Migration),
             Box::new(m20261123_000009_index_planned_tasks::Migration),
+            Box::new(m20261125_000010_task_tag_ids::Migration),
         ]
     }
 }

@@ -974,3 +974,65 @@ async fn reads_recover_when_the_database_drops_the_connections() {
         }
     }
 }
+
+/// A task's tag ids are kept on its row for reading, by triggers on `task_tags`: the views
+/// follow every change to the tags, through the API or with SQL beside the server.
+#[tokio::test]
+async fn views_follow_tag_changes_wherever_they_are_made() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+    let mut tags = Vec::new();
+    for name in ["renewal", "gold"] {
+        let reply = app.post("/api/v1/tags", &json!({ "name": name })).await;
+        tags.push(reply.ok(201)["id"].as_i64().unwrap());
+    }
+    let (renewal, gold) = (tags[0], tags[1]);
+    let created = task(
+        &app,
+        json!({"customer_id": customer, "description": "Call about the renewal",
+               "type_id": w.call, "tag_ids": [renewal], "scheduled_date": "2027-01-15"}),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tasks/{id}");
+    let names = |view: &Value| -> Vec<String> {
+        view["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = format!("/api/v1/tasks?customer_id={customer}");
+    assert_eq!(names(app.get(&path).await.ok(200)), ["renewal"]);
+
+    let patched = app.patch(&path, &json!({"tag_ids": [gold, renewal]})).await;
+    assert_eq!(names(patched.ok(200)), ["gold", "renewal"]);
+    assert_eq!(names(app.get(&path).await.ok(200)), ["gold", "renewal"]);
+
+    app.rows(&format!(
+        "DELETE FROM task_tags WHERE task_id = {id} AND tag_id = {gold}"
+    ))
+    .await;
+    assert_eq!(names(app.get(&path).await.ok(200)), ["renewal"]);
+    app.rows(&format!(
+        "UPDATE task_tags SET tag_id = {gold} WHERE task_id = {id}"
+    ))
+    .await;
+    assert_eq!(names(app.get(&path).await.ok(200)), ["gold"]);
+    assert_eq!(names(&app.get(&list).await.ok(200)["items"][0]), ["gold"]);
+    app.rows(&format!("DELETE FROM task_tags WHERE task_id = {id}"))
+        .await;
+    assert!(names(app.get(&path).await.ok(200)).is_empty());
+    assert!(names(&app.get(&list).await.ok(200)["items"][0]).is_empty());
+    app.rows(&format!(
+        "INSERT INTO task_tags (task_id, tag_id) VALUES ({id}, {renewal}), ({id}, {gold})"
+    ))
+    .await;
+    assert_eq!(names(app.get(&path).await.ok(200)), ["gold", "renewal"]);
+    assert_eq!(
+        names(&app.get(&list).await.ok(200)["items"][0]),
+        ["gold", "renewal"]
+    );
+}

@@ -203,16 +203,6 @@ impl TaskRow {
     }
 }
 
-/// The tag ids of the task aliased `t`, comma-separated.
-fn tag_ids_expr(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => {
-            "(SELECT string_agg(tt.tag_id::text, ',') FROM task_tags tt WHERE tt.task_id = t.id)"
-        }
-        _ => "(SELECT group_concat(tt.tag_id, ',') FROM task_tags tt WHERE tt.task_id = t.id)",
-    }
-}
-
 /// The task columns, the customer's name, the tag ids and the catalog version, in one
 /// query; the catalog names the rest.
 fn view_select(backend: DbBackend) -> SelectStatement {
@@ -247,7 +237,8 @@ fn view_select(backend: DbBackend) -> SelectStatement {
 /// and the catalog version.
 fn from_tasks(q: &mut SelectStatement, backend: DbBackend) {
     q.expr_as(Expr::col(("c", "name")), "customer_name")
-        .expr_as(Expr::cust(tag_ids_expr(backend)), "tag_ids")
+        // Kept on the task's row by triggers on `task_tags` (migration 10).
+        .expr_as(Expr::col(("t", "tag_ids")), "tag_ids")
         .expr_as(Expr::cust(names::VERSION_EXPR), "catalog_version")
         .from_as("tasks", "t");
     join_to_task(q, backend, "customers", "c", "customer_id");

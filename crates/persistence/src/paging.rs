@@ -32,6 +32,16 @@ impl<T> Page<T> {
     }
 }
 
+/// `stmt` with `LIMIT n` written into its text instead of bound. PostgreSQL runs a prepared
+/// statement with a generic plan only when that plan is estimated to cost no more than the
+/// custom ones; with the page size a parameter it cannot tell, keeps planning the statement
+/// at every execution (0.3 ms of a list page's 0.5 ms), and a list of tasks answered 60% as
+/// fast. Page sizes are a handful of numbers, so each gets its own prepared statement.
+pub(crate) fn limited(mut stmt: sea_orm::Statement, n: u64) -> sea_orm::Statement {
+    stmt.sql.push_str(&format!(" LIMIT {n}"));
+    stmt
+}
+
 /// Fetches one more row than asked to learn whether another page follows.
 pub(crate) fn split<T>(mut rows: Vec<T>, limit: u64) -> Page<T> {
     let has_more = rows.len() as u64 > limit;

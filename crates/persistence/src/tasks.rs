@@ -291,14 +291,18 @@ fn join_for(
     join_to_task(q, backend, table, alias, column);
 }
 
+/// The views of the tasks `select` finds, at most `limit` of them.
 async fn views(
     db: &impl ConnectionTrait,
     names: &Names,
     select: &SelectStatement,
+    limit: Option<u64>,
 ) -> StoreResult<Vec<TaskView>> {
-    let rows = TaskRow::find_by_statement(db.get_database_backend().build(select))
-        .all(db)
-        .await?;
+    let mut statement = db.get_database_backend().build(select);
+    if let Some(n) = limit {
+        statement = paging::limited(statement, n);
+    }
+    let rows = TaskRow::find_by_statement(statement).all(db).await?;
     let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
         return Ok(Vec::new());
     };
@@ -310,7 +314,7 @@ pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResu
     let select = view_select(db.get_database_backend())
         .and_where(Expr::col(("t", "id")).eq(id))
         .to_owned();
-    views(db, names, &select)
+    views(db, names, &select, None)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -1015,7 +1019,7 @@ pub async fn chain(db: &DatabaseConnection, names: &Names, id: i64) -> StoreResu
         .order_by(("t", "created_at"), Order::Asc)
         .order_by(("t", "id"), Order::Asc)
         .to_owned();
-    views(db, names, &select).await
+    views(db, names, &select, None).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1280,8 +1284,7 @@ pub async fn list(
     }
     let id_desc = keys.first().is_some_and(|(_, d)| *d);
     select.order_by(("t", "id"), if id_desc { Order::Desc } else { Order::Asc });
-    select.limit(limit + 1);
-    let rows = views(db, names, &select).await?;
+    let rows = views(db, names, &select, Some(limit + 1)).await?;
     Ok(paging::split(rows, limit))
 }
 

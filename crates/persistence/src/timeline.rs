@@ -158,11 +158,13 @@ pub async fn page(
         );
     }
     q.order_by(("e", "occurred_at"), Order::Desc)
-        .order_by(("e", "id"), Order::Desc)
-        .limit(limit + 1);
-    let rows = EntryRow::find_by_statement(db.get_database_backend().build(&q))
-        .all(db)
-        .await?;
+        .order_by(("e", "id"), Order::Desc);
+    let rows = EntryRow::find_by_statement(crate::paging::limited(
+        db.get_database_backend().build(&q),
+        limit + 1,
+    ))
+    .all(db)
+    .await?;
     let version = rows.iter().map(|r| r.catalog_version).max().unwrap_or(0);
     let catalog = names.at_least(db, version).await?;
     let entries = rows

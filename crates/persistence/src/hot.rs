@@ -84,11 +84,6 @@ impl HotConnections {
             conn: Some(conn),
         }
     }
-
-    /// How many connections are held, idle or in use.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
 }
 
 /// A held connection in use. [`Hot::release`] keeps it for the next request; dropping it

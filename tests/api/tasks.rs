@@ -975,6 +975,26 @@ async fn reads_recover_when_the_database_drops_the_connections() {
     }
 }
 
+/// Two tags, `renewal` and `gold`.
+async fn renewal_and_gold(app: &TestApp) -> (i64, i64) {
+    let mut tags = Vec::new();
+    for name in ["renewal", "gold"] {
+        let reply = app.post("/api/v1/tags", &json!({ "name": name })).await;
+        tags.push(reply.ok(201)["id"].as_i64().unwrap());
+    }
+    (tags[0], tags[1])
+}
+
+/// The names of a view's tags, in its order.
+fn tag_names(view: &Value) -> Vec<String> {
+    view["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A task's tag ids are kept on its row for reading, by triggers on `task_tags`: the views
 /// follow every change to the tags, through the API or with SQL beside the server.
 #[tokio::test]
@@ -982,12 +1002,7 @@ async fn views_follow_tag_changes_wherever_they_are_made() {
     let app = spawn_app().await;
     let w = world(&app).await;
     let customer = app.customer(json!({"name": "Blanca"})).await;
-    let mut tags = Vec::new();
-    for name in ["renewal", "gold"] {
-        let reply = app.post("/api/v1/tags", &json!({ "name": name })).await;
-        tags.push(reply.ok(201)["id"].as_i64().unwrap());
-    }
-    let (renewal, gold) = (tags[0], tags[1]);
+    let (renewal, gold) = renewal_and_gold(&app).await;
     let created = task(
         &app,
         json!({"customer_id": customer, "description": "Call about the renewal",
@@ -996,43 +1011,164 @@ async fn views_follow_tag_changes_wherever_they_are_made() {
     .await;
     let id = created["id"].as_i64().unwrap();
     let path = format!("/api/v1/tasks/{id}");
-    let names = |view: &Value| -> Vec<String> {
-        view["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let list = format!("/api/v1/tasks?customer_id={customer}");
-    assert_eq!(names(app.get(&path).await.ok(200)), ["renewal"]);
+    assert_eq!(tag_names(app.get(&path).await.ok(200)), ["renewal"]);
 
     let patched = app.patch(&path, &json!({"tag_ids": [gold, renewal]})).await;
-    assert_eq!(names(patched.ok(200)), ["gold", "renewal"]);
-    assert_eq!(names(app.get(&path).await.ok(200)), ["gold", "renewal"]);
+    assert_eq!(tag_names(patched.ok(200)), ["gold", "renewal"]);
+    assert_eq!(tag_names(app.get(&path).await.ok(200)), ["gold", "renewal"]);
 
     app.rows(&format!(
         "DELETE FROM task_tags WHERE task_id = {id} AND tag_id = {gold}"
     ))
     .await;
-    assert_eq!(names(app.get(&path).await.ok(200)), ["renewal"]);
+    assert_eq!(tag_names(app.get(&path).await.ok(200)), ["renewal"]);
     app.rows(&format!(
         "UPDATE task_tags SET tag_id = {gold} WHERE task_id = {id}"
     ))
     .await;
-    assert_eq!(names(app.get(&path).await.ok(200)), ["gold"]);
-    assert_eq!(names(&app.get(&list).await.ok(200)["items"][0]), ["gold"]);
+    assert_eq!(tag_names(app.get(&path).await.ok(200)), ["gold"]);
+    assert_eq!(
+        tag_names(&app.get(&list).await.ok(200)["items"][0]),
+        ["gold"]
+    );
     app.rows(&format!("DELETE FROM task_tags WHERE task_id = {id}"))
         .await;
-    assert!(names(app.get(&path).await.ok(200)).is_empty());
-    assert!(names(&app.get(&list).await.ok(200)["items"][0]).is_empty());
+    assert!(tag_names(app.get(&path).await.ok(200)).is_empty());
+    assert!(tag_names(&app.get(&list).await.ok(200)["items"][0]).is_empty());
     app.rows(&format!(
         "INSERT INTO task_tags (task_id, tag_id) VALUES ({id}, {renewal}), ({id}, {gold})"
     ))
     .await;
-    assert_eq!(names(app.get(&path).await.ok(200)), ["gold", "renewal"]);
+    assert_eq!(tag_names(app.get(&path).await.ok(200)), ["gold", "renewal"]);
     assert_eq!(
-        names(&app.get(&list).await.ok(200)["items"][0]),
+        tag_names(&app.get(&list).await.ok(200)["items"][0]),
         ["gold", "renewal"]
     );
+}
+
+/// Next writes the closing, its timeline entry, the follow-up and the follow-up's tags
+/// together, or nothing of them when the database refuses one.
+#[tokio::test]
+async fn next_writes_everything_or_nothing() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let customer = app.customer(json!({"name": "Blanca"})).await;
+    let (renewal, gold) = renewal_and_gold(&app).await;
+    let call = |description: &str| {
+        json!({"customer_id": customer, "description": description, "type_id": w.call,
+               "scheduled_date": "2027-01-15"})
+    };
+
+    let first = task(&app, call("Call Blanca")).await;
+    let step = next(
+        &app,
+        &first["id"],
+        json!({"outcome_id": w.outcome("Positive"), "action": "continue",
+               "follow_up": {"description": "Renewal visit", "type_id": w.appointment,
+                             "scheduled_date": "2027-01-20", "tag_ids": [gold, renewal, gold]}}),
+    )
+    .await;
+    let follow_up = step["created"].clone();
+    assert_eq!(tag_names(&follow_up), ["gold", "renewal"]);
+    let read = app.get(&format!("/api/v1/tasks/{}", follow_up["id"])).await;
+    let read = read.ok(200);
+    assert_eq!(tag_names(read), ["gold", "renewal"]);
+    assert_eq!(read["parent_id"], first["id"]);
+    assert_eq!(read["version"], 1);
+    let tagged = app.get(&format!("/api/v1/tasks?tag_id={gold}")).await;
+    let tagged = tagged.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(tagged[0]["id"], follow_up["id"]);
+
+    // A note's timeline entry names the note, whose id is only known as it is written.
+    let closed = next(
+        &app,
+        &follow_up["id"],
+        json!({"outcome_id": w.outcome("Sold"), "action": "close_with_note",
+               "note": {"description": "Annual plan signed", "type_id": w.call}}),
+    )
+    .await;
+    let note = &closed["created"];
+    let entries = app
+        .rows(&format!(
+            "SELECT kind, task_id FROM timeline_entries WHERE customer_id = {customer} \
+             AND kind IN ('task_closed', 'note') ORDER BY id"
+        ))
+        .await;
+    let entries: Vec<(String, i64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["task_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let id = |v: &Value| v["id"].as_i64().unwrap();
+    assert_eq!(
+        entries,
+        [
+            ("task_closed".to_owned(), id(&first)),
+            ("task_closed".to_owned(), id(&follow_up)),
+            ("note".to_owned(), id(note)),
+        ]
+    );
+
+    // The database refuses the follow-up: the task stays planned and nothing is added.
+    let refuse = if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        vec![
+            "CREATE FUNCTION refuse_task() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.description = 'Refused' THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_task BEFORE INSERT ON tasks \
+             FOR EACH ROW EXECUTE FUNCTION refuse_task()",
+        ]
+    } else {
+        vec![
+            "CREATE TRIGGER refuse_task BEFORE INSERT ON tasks \
+             WHEN NEW.description = 'Refused' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        ]
+    };
+    for sql in refuse {
+        app.rows(sql).await;
+    }
+    let third = task(&app, call("Call Blanca again")).await;
+    let counts = [
+        app.count("tasks").await,
+        app.count("task_tags").await,
+        app.count("timeline_entries").await,
+    ];
+    let reply = app
+        .post(
+            &format!("/api/v1/tasks/{}/next", third["id"]),
+            &json!({"outcome_id": w.outcome("Positive"), "action": "continue",
+                    "follow_up": {"description": "Refused", "type_id": w.call,
+                                  "scheduled_date": "2027-01-20", "tag_ids": [gold]}}),
+        )
+        .await;
+    assert!(reply.status >= 500, "{}", reply.text);
+    let after = app.get(&format!("/api/v1/tasks/{}", third["id"])).await;
+    let after = after.ok(200);
+    assert_eq!(after["status"], "planned");
+    assert_eq!(after["version"], 1);
+    assert_eq!(
+        [
+            app.count("tasks").await,
+            app.count("task_tags").await,
+            app.count("timeline_entries").await,
+        ],
+        counts
+    );
+    // The same step without the refused description goes through.
+    let step = next(
+        &app,
+        &third["id"],
+        json!({"outcome_id": w.outcome("Positive"), "action": "continue",
+               "follow_up": {"description": "Accepted", "type_id": w.call,
+                             "scheduled_date": "2027-01-20", "tag_ids": [gold]}}),
+    )
+    .await;
+    assert_eq!(step["task"]["status"], "done");
+    assert_eq!(tag_names(&step["created"]), ["gold"]);
 }

@@ -5,13 +5,13 @@ use crate::auth::hash_password;
 use crate::storage::DocumentStore;
 use chrono::{Duration, NaiveDate, NaiveTime};
 use crm_domain::{NextAction, Operator, Role, Tag, TaskKind, TaskType, Team};
-use crm_persistence::Names;
 use crm_persistence::catalog::{ListFilter, outcomes, tags, task_types, teams};
 use crm_persistence::customers::{self, CustomerQuery, CustomerSort, NewCustomer};
 use crm_persistence::operators::{self, NewOperator};
 use crm_persistence::records::{self, NewCall, NewMessage, StoredFile};
 use crm_persistence::tasks::{self, Actor, NewTask, NextCommand, Successor};
 use crm_persistence::{DatabaseConnection, StoreError};
+use crm_persistence::{HotConnections, Names, Reader};
 use tokio::io::AsyncWriteExt;
 
 /// The password of every demo operator.
@@ -36,6 +36,8 @@ fn time(h: u32, m: u32) -> Option<NaiveTime> {
 
 struct Demo<'a> {
     db: &'a DatabaseConnection,
+    /// None held: the seed writes through the pool.
+    hot: &'a std::sync::Arc<HotConnections>,
     names: &'a Names,
     today: NaiveDate,
 }
@@ -99,10 +101,12 @@ impl Demo<'_> {
             responsible_id: Some(responsible),
             outcome_id: None,
         };
-        Ok(tasks::create(self.db, self.names, new, creator)
-            .await
-            .map_err(err)?
-            .id)
+        Ok(
+            tasks::create(Reader::new(self.db, self.hot), self.names, new, creator)
+                .await
+                .map_err(err)?
+                .id,
+        )
     }
 }
 
@@ -151,7 +155,14 @@ pub async fn seed_demo(
     }
     let names = Names::new();
     let names = &names;
-    let d = Demo { db, names, today };
+    let hot = HotConnections::new(0);
+    let hot = &hot;
+    let d = Demo {
+        db,
+        hot,
+        names,
+        today,
+    };
     let trainers = teams::save(
         db,
         Team {
@@ -223,7 +234,7 @@ pub async fn seed_demo(
             successor,
         };
         tasks::next(
-            db,
+            Reader::new(db, hot),
             names,
             id,
             cmd,

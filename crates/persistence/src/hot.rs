@@ -124,7 +124,8 @@ fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
 
 /// One request's access to the database: queries on a connection the worker holds (see the
 /// module's text), everything else, and every query when none can be held, on the pool.
-/// Writes and transactions go to the pool, never here.
+/// A query may write, as a step's single statement does (`crate::write`): it commits on its
+/// own. Transactions go to the pool, never here.
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
     db: &'a DatabaseConnection,
@@ -134,6 +135,11 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub fn new(db: &'a DatabaseConnection, hot: &'a Arc<HotConnections>) -> Self {
         Self { db, hot }
+    }
+
+    /// The pool behind it.
+    pub fn db(&self) -> &'a DatabaseConnection {
+        self.db
     }
 
     /// Runs `stmt` on a held connection (its first row only when `first`); `None` when

@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod tasks;
 pub mod throttle;
 pub mod timeline;
+mod write;
 
 pub use error::{StoreError, StoreResult};
 pub use hot::{HotConnections, Reader};

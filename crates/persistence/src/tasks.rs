@@ -1,12 +1,15 @@
-//! Tasks and notes: creation, the lifecycle steps, listing. Each step runs in one write
-//! transaction, and every change is conditional on the version that was read, so two
-//! concurrent steps on one task give one success and one conflict.
+//! Tasks and notes: creation, the lifecycle steps, listing. Each step writes all or nothing
+//! (in one transaction, or for creation and Next in one statement: see `crate::write`),
+//! and every change is conditional on the version that was read, so two concurrent steps on
+//! one task give one success and one conflict.
 
+use crate::Reader;
 use crate::catalog::settings_repo;
 use crate::entities::{task, task_tag};
 use crate::names::{self, Catalog, Names};
 use crate::paging::{self, Page};
 use crate::timeline::{self, NewEntry};
+use crate::write::{Insert, Session, Step};
 use crate::{StoreError, StoreResult};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use crm_domain::task::{self as lifecycle, default_responsible};
@@ -18,7 +21,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, Value,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryTrait, Value,
 };
 use serde_json::json;
 
@@ -442,28 +445,49 @@ struct Target {
     catalog_version: i64,
 }
 
-async fn target(db: &impl ConnectionTrait, customer_id: i64) -> StoreResult<Target> {
+/// The id the next task will have, taken as a column of the step's read so that the rows
+/// naming the new task are written with it. On PostgreSQL a value of the sequence behind
+/// `tasks.id` (named as PostgreSQL names it; one taken and not used leaves a gap, as a
+/// failed insert does); on SQLite the table's autoincrement counter plus one, which the
+/// step's write transaction keeps for it.
+fn next_task_id(backend: DbBackend) -> Expr {
+    Expr::cust(match backend {
+        DbBackend::Postgres => "nextval('tasks_id_seq')",
+        _ => "(SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'tasks')",
+    })
+}
+
+/// The customer a new task is for, with the new task's id.
+async fn target(db: &impl ConnectionTrait, customer_id: i64) -> StoreResult<(Target, i64)> {
+    let backend = db.get_database_backend();
     let q = Query::select()
         .expr_as(Expr::col(("c", "name")), "name")
         .expr_as(Expr::col(("c", "consultant_id")), "consultant_id")
         .expr_as(Expr::cust(DEFAULT_OUTCOME_EXPR), "default_outcome_id")
         .expr_as(Expr::cust(names::VERSION_EXPR), "catalog_version")
+        .expr_as(next_task_id(backend), "new_task_id")
         .from_as("customers", "c")
         .and_where(Expr::col(("c", "id")).eq(customer_id))
         .to_owned();
-    Target::find_by_statement(db.get_database_backend().build(&q))
-        .one(db)
+    let row = db
+        .query_one_raw(backend.build(&q))
         .await?
-        .ok_or_else(|| StoreError::rejected("customer_id", "no customer has this id"))
+        .ok_or_else(|| StoreError::rejected("customer_id", "no customer has this id"))?;
+    Ok((
+        Target::from_query_result(&row, "")?,
+        row.try_get("", "new_task_id")?,
+    ))
 }
 
-/// Inserts a task or note for `customer` after checking everything it refers to; returns
-/// its view.
-async fn insert(
-    db: &impl ConnectionTrait,
+/// Adds to `step` a task or note `id` for `customer`, after checking everything it refers
+/// to, with its tags and (for a note) its timeline entry; returns its view.
+#[allow(clippy::too_many_arguments)]
+fn insert(
+    step: &mut Step,
     names: &Catalog,
     customer: &Target,
     mut new: NewTask,
+    id: i64,
     parent_id: Option<i64>,
     creator: i64,
     now: DateTime<Utc>,
@@ -485,65 +509,87 @@ async fn insert(
     let opening =
         lifecycle::open(new.kind, outcome.as_ref()).map_err(lifecycle_in("outcome_id"))?;
     new.outcome_id = opening.outcome_id;
-    let responsible = default_responsible(new.responsible_id, customer.consultant_id, creator);
-    let row = task::ActiveModel {
-        kind: Set(new.kind.as_str().to_owned()),
-        customer_id: Set(new.customer_id),
-        description: Set(new.description.clone()),
-        type_id: Set(new.type_id),
-        scheduled_date: Set(new.scheduled_date),
-        scheduled_time: Set(new.scheduled_time),
-        scheduled_at: Set(lifecycle::scheduled_at(
-            new.scheduled_date,
-            new.scheduled_time,
-        )),
-        creator_id: Set(creator),
-        responsible_id: Set(responsible),
-        created_at: Set(now),
-        status: Set(opening.status.as_str().to_owned()),
-        outcome_id: Set(opening.outcome_id),
-        parent_id: Set(parent_id),
-        taken_by_id: Set(None),
-        taken_at: Set(None),
-        closed_at: Set(opening.closed.then_some(now)),
-        closed_by_id: Set(opening.closed.then_some(creator)),
-        version: Set(1),
-        updated_at: Set(now),
-        ..Default::default()
+    let row = task::Model {
+        id,
+        kind: new.kind.as_str().to_owned(),
+        customer_id: new.customer_id,
+        description: new.description.clone(),
+        type_id: new.type_id,
+        scheduled_date: new.scheduled_date,
+        scheduled_time: new.scheduled_time,
+        scheduled_at: lifecycle::scheduled_at(new.scheduled_date, new.scheduled_time),
+        creator_id: creator,
+        responsible_id: default_responsible(new.responsible_id, customer.consultant_id, creator),
+        created_at: now,
+        status: opening.status.as_str().to_owned(),
+        outcome_id: opening.outcome_id,
+        parent_id,
+        taken_by_id: None,
+        taken_at: None,
+        closed_at: opening.closed.then_some(now),
+        closed_by_id: opening.closed.then_some(creator),
+        version: 1,
+        updated_at: now,
     };
-    let model = task::Entity::insert(row).exec_with_returning(db).await?;
-    let tag_ids = add_tags(db, model.id, &new.tag_ids).await?;
+    step.insert(Insert::of([row.clone().into_active_model()]));
+    let mut tag_ids = new.tag_ids.clone();
+    tag_ids.sort_unstable();
+    tag_ids.dedup();
+    step.insert(Insert::of(tag_ids.iter().map(|tag_id| {
+        task_tag::ActiveModel {
+            task_id: Set(id),
+            tag_id: Set(*tag_id),
+        }
+    })));
     if new.kind == TaskKind::Note {
-        timeline::record(db, vec![note_entry(model.id, &new, creator, now)]).await?;
+        step.insert(timeline::insert_of(vec![note_entry(
+            id, &new, creator, now,
+        )]));
     }
     Stored {
-        row: model,
+        row,
         customer_name: customer.name.clone(),
         tag_ids,
     }
     .into_view(names)
 }
 
+/// Creates a task or note: one statement on PostgreSQL, one transaction on SQLite.
 pub async fn create(
-    db: &DatabaseConnection,
+    db: Reader<'_>,
     names: &Names,
     new: NewTask,
     creator: i64,
 ) -> StoreResult<TaskView> {
-    let txn = crate::write_txn(db).await?;
-    let customer = target(&txn, new.customer_id).await?;
-    let catalog = names.at_least(&txn, customer.catalog_version).await?;
-    let view = insert(&txn, &catalog, &customer, new, None, creator, crate::now()).await?;
-    txn.commit().await?;
+    let session = Session::begin(db).await?;
+    let view = create_in(&session, names, new, creator).await?;
+    session.finish().await?;
+    Ok(view)
+}
+
+/// Writes a new task or note in `session`, reading its customer first.
+async fn create_in(
+    session: &Session<'_>,
+    names: &Names,
+    new: NewTask,
+    creator: i64,
+) -> StoreResult<TaskView> {
+    let (customer, id) = target(session, new.customer_id).await?;
+    let catalog = names.at_least(session, customer.catalog_version).await?;
+    let mut step = Step::default();
+    let now = crate::now();
+    let view = insert(&mut step, &catalog, &customer, new, id, None, creator, now)?;
+    session.apply(step).await?;
     Ok(view)
 }
 
 /// A task read for a step: the row, what a successor needs of the customer, its tag ids
-/// and the catalog version, in one query.
+/// and the catalog version, in one query; with the id a new task would take, when asked.
 struct Loaded {
     row: task::Model,
     customer: Target,
     tag_ids: Vec<i64>,
+    new_task_id: Option<i64>,
 }
 
 /// Loads the task for a step, checking `If-Match` when given.
@@ -551,6 +597,7 @@ async fn load_for_step(
     db: &impl ConnectionTrait,
     id: i64,
     expected_version: Option<i32>,
+    with_new_task_id: bool,
 ) -> StoreResult<Loaded> {
     use sea_orm::sea_query::{Alias, Asterisk};
     let backend = db.get_database_backend();
@@ -559,6 +606,9 @@ async fn load_for_step(
         .expr_as(Expr::col(("c", "consultant_id")), "customer_consultant_id")
         .expr_as(Expr::cust(DEFAULT_OUTCOME_EXPR), "default_outcome_id")
         .and_where(Expr::col(("t", "id")).eq(id));
+    if with_new_task_id {
+        q.expr_as(next_task_id(backend), "new_task_id");
+    }
     from_tasks(&mut q, backend);
     let result = db
         .query_one_raw(backend.build(&q))
@@ -575,10 +625,16 @@ async fn load_for_step(
         catalog_version: result.try_get("", "catalog_version")?,
     };
     let tag_ids = parse_ids(result.try_get::<Option<String>>("", "tag_ids")?.as_deref())?;
+    let new_task_id = if with_new_task_id {
+        Some(result.try_get("", "new_task_id")?)
+    } else {
+        None
+    };
     Ok(Loaded {
         row,
         customer,
         tag_ids,
+        new_task_id,
     })
 }
 
@@ -590,6 +646,31 @@ fn state_of(row: &task::Model) -> StoreResult<TaskState> {
     })
 }
 
+/// The update of `changes` to the task, guarded by the version read: it matches no row when
+/// a concurrent step got there first.
+fn guarded(
+    row: &task::Model,
+    changes: impl FnOnce(sea_orm::UpdateMany<task::Entity>) -> sea_orm::UpdateMany<task::Entity>,
+    now: DateTime<Utc>,
+) -> sea_orm::sea_query::UpdateStatement {
+    let update = task::Entity::update_many()
+        .col_expr(task::Column::Version, Expr::val(row.version + 1))
+        .col_expr(task::Column::UpdatedAt, Expr::val(now))
+        .filter(task::Column::Id.eq(row.id))
+        .filter(task::Column::Version.eq(row.version));
+    changes(update).into_query()
+}
+
+/// The error for a step whose guard matched no row: 412 when the client named the version.
+fn stale(expected_version: Option<i32>) -> StoreError {
+    if expected_version.is_some() {
+        return StoreError::VersionConflict;
+    }
+    StoreError::Conflict(
+        "The task was changed by another request at the same moment; read it again.".into(),
+    )
+}
+
 /// Applies `changes` to the task only if it still has the version read; a concurrent step
 /// that got there first makes this one a conflict (412 when the client named the version).
 async fn update_if_current(
@@ -599,92 +680,93 @@ async fn update_if_current(
     changes: impl FnOnce(sea_orm::UpdateMany<task::Entity>) -> sea_orm::UpdateMany<task::Entity>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let update = task::Entity::update_many()
-        .col_expr(task::Column::Version, Expr::val(row.version + 1))
-        .col_expr(task::Column::UpdatedAt, Expr::val(now))
-        .filter(task::Column::Id.eq(row.id))
-        .filter(task::Column::Version.eq(row.version));
-    let result = changes(update).exec(db).await?;
-    if result.rows_affected == 0 {
-        if expected_version.is_some() {
-            return Err(StoreError::VersionConflict);
-        }
-        return Err(StoreError::Conflict(
-            "The task was changed by another request at the same moment; read it again.".into(),
-        ));
+    let result = db.execute(&guarded(row, changes, now)).await?;
+    if result.rows_affected() == 0 {
+        return Err(stale(expected_version));
     }
     Ok(())
 }
 
-/// Next: closes the task with the outcome and creates the note or follow-up, in one transaction.
+/// Next: closes the task with the outcome and creates the note or follow-up, all or none
+/// (one statement on PostgreSQL, one transaction on SQLite).
 pub async fn next(
-    db: &DatabaseConnection,
+    db: Reader<'_>,
     names: &Names,
     id: i64,
     cmd: NextCommand,
     actor: Actor,
     expected_version: Option<i32>,
 ) -> StoreResult<(TaskView, Option<TaskView>)> {
-    let txn = crate::write_txn(db).await?;
+    let session = Session::begin(db).await?;
+    let successor = match (cmd.action, cmd.successor) {
+        (NextAction::Close, _) => None,
+        (_, Some(s)) => Some(s),
+        (action, None) => {
+            return Err(StoreError::rejected(
+                if action == NextAction::CloseWithNote {
+                    "note"
+                } else {
+                    "follow_up"
+                },
+                "this action needs it",
+            ));
+        }
+    };
     let Loaded {
         row,
         customer,
         tag_ids,
-    } = load_for_step(&txn, id, expected_version).await?;
-    let catalog = names.at_least(&txn, customer.catalog_version).await?;
+        new_task_id,
+    } = load_for_step(&session, id, expected_version, successor.is_some()).await?;
+    let catalog = names.at_least(&session, customer.catalog_version).await?;
     let outcome = load_outcome(&catalog, "outcome_id", cmd.outcome_id)?;
     let closing = state_of(&row)?
         .next(&outcome, cmd.action)
         .map_err(lifecycle_in("outcome_id"))?;
     let now = crate::now();
-    update_if_current(
-        &txn,
-        &row,
-        expected_version,
-        |u| {
-            u.col_expr(task::Column::Status, Expr::val(closing.status.as_str()))
-                .col_expr(task::Column::OutcomeId, Expr::val(closing.outcome_id))
-                .col_expr(task::Column::ClosedAt, Expr::val(now))
-                .col_expr(task::Column::ClosedById, Expr::val(actor.id))
-        },
-        now,
-    )
-    .await?;
+    let mut step = Step {
+        guard: Some(guarded(
+            &row,
+            |u| {
+                u.col_expr(task::Column::Status, Expr::val(closing.status.as_str()))
+                    .col_expr(task::Column::OutcomeId, Expr::val(closing.outcome_id))
+                    .col_expr(task::Column::ClosedAt, Expr::val(now))
+                    .col_expr(task::Column::ClosedById, Expr::val(actor.id))
+            },
+            now,
+        )),
+        inserts: Vec::new(),
+    };
     let type_name = catalog
         .task_type(row.type_id)
         .map(|t| t.name.clone())
         .unwrap_or_default();
-    timeline::record(
-        &txn,
-        vec![NewEntry {
-            customer_id: row.customer_id,
-            kind: "task_closed",
-            occurred_at: now,
-            actor_id: Some(actor.id),
-            summary: format!(
-                "{type_name} closed as {}: {}",
-                outcome.name,
-                row.description.chars().take(160).collect::<String>()
-            ),
-            data: json!({
-                "task_id": row.id,
-                "outcome": {"id": outcome.id, "name": outcome.name},
-                "status": closing.status.as_str(),
-                "type": {"id": row.type_id, "name": type_name},
-                "action": match cmd.action {
-                    NextAction::Close => "close",
-                    NextAction::CloseWithNote => "close_with_note",
-                    NextAction::Continue => "continue",
-                },
-            }),
-            task_id: Some(row.id),
-        }],
-    )
-    .await?;
-    let created = match (cmd.action, cmd.successor) {
-        (NextAction::Close, _) => None,
-        (action, Some(s)) => {
-            let note = action == NextAction::CloseWithNote;
+    step.insert(timeline::insert_of(vec![NewEntry {
+        customer_id: row.customer_id,
+        kind: "task_closed",
+        occurred_at: now,
+        actor_id: Some(actor.id),
+        summary: format!(
+            "{type_name} closed as {}: {}",
+            outcome.name,
+            row.description.chars().take(160).collect::<String>()
+        ),
+        data: json!({
+            "task_id": row.id,
+            "outcome": {"id": outcome.id, "name": outcome.name},
+            "status": closing.status.as_str(),
+            "type": {"id": row.type_id, "name": type_name},
+            "action": match cmd.action {
+                NextAction::Close => "close",
+                NextAction::CloseWithNote => "close_with_note",
+                NextAction::Continue => "continue",
+            },
+        }),
+        task_id: Some(row.id),
+    }]));
+    let created = match (successor, new_task_id) {
+        (Some(s), Some(new_id)) => {
+            let note = cmd.action == NextAction::CloseWithNote;
             let new = NewTask {
                 kind: if note { TaskKind::Note } else { TaskKind::Task },
                 customer_id: row.customer_id,
@@ -701,28 +783,31 @@ pub async fn next(
                 },
             };
             let field = if note { "note" } else { "follow_up" };
-            let view = insert(&txn, &catalog, &customer, new, Some(row.id), actor.id, now)
-                .await
-                .map_err(|e| match e {
-                    StoreError::Rejected { field: f, message } => StoreError::Rejected {
-                        field: format!("{field}.{f}"),
-                        message,
-                    },
-                    other => other,
-                })?;
+            let view = insert(
+                &mut step,
+                &catalog,
+                &customer,
+                new,
+                new_id,
+                Some(row.id),
+                actor.id,
+                now,
+            )
+            .map_err(|e| match e {
+                StoreError::Rejected { field: f, message } => StoreError::Rejected {
+                    field: format!("{field}.{f}"),
+                    message,
+                },
+                other => other,
+            })?;
             Some(view)
         }
-        (_, None) => {
-            return Err(StoreError::rejected(
-                if cmd.action == NextAction::CloseWithNote {
-                    "note"
-                } else {
-                    "follow_up"
-                },
-                "this action needs it",
-            ));
-        }
+        _ => None,
     };
+    if !session.apply(step).await? {
+        return Err(stale(expected_version));
+    }
+    session.finish().await?;
     // The closed task as the update above left it.
     let closed = task::Model {
         status: closing.status.as_str().to_owned(),
@@ -739,7 +824,6 @@ pub async fn next(
         tag_ids,
     }
     .into_view(&catalog)?;
-    txn.commit().await?;
     Ok((view, created))
 }
 
@@ -752,7 +836,7 @@ pub async fn reopen(
     expected_version: Option<i32>,
 ) -> StoreResult<TaskView> {
     let txn = crate::write_txn(db).await?;
-    let row = load_for_step(&txn, id, expected_version).await?.row;
+    let row = load_for_step(&txn, id, expected_version, false).await?.row;
     let settings = settings_repo::get(&txn).await?;
     state_of(&row)?.reopen(settings.reopen_tasks, actor.role)?;
     let now = crate::now();
@@ -802,7 +886,7 @@ pub async fn take(
     actor: Actor,
 ) -> StoreResult<TaskView> {
     let txn = crate::write_txn(db).await?;
-    let Loaded { row, customer, .. } = load_for_step(&txn, id, None).await?;
+    let Loaded { row, customer, .. } = load_for_step(&txn, id, None, false).await?;
     let priority = names
         .at_least(&txn, customer.catalog_version)
         .await?
@@ -841,7 +925,8 @@ pub async fn update(
         row,
         customer,
         tag_ids,
-    } = load_for_step(&txn, id, expected_version).await?;
+        ..
+    } = load_for_step(&txn, id, expected_version, false).await?;
     state_of(&row)?.ensure_editable()?;
     let catalog = names.at_least(&txn, customer.catalog_version).await?;
     if let Some(t) = patch.type_id {
@@ -957,16 +1042,9 @@ pub async fn update(
 
 /// Copy: a new task like this one, created now by `actor`. A task's copy is planned with the
 /// default outcome; a note's copy is a note with the same outcome.
-pub async fn copy(
-    db: &DatabaseConnection,
-    names: &Names,
-    id: i64,
-    actor: Actor,
-) -> StoreResult<TaskView> {
-    let txn = crate::write_txn(db).await?;
-    let source = get(&txn, names, id).await?;
-    let customer = target(&txn, source.customer.id).await?;
-    let catalog = names.at_least(&txn, customer.catalog_version).await?;
+pub async fn copy(db: Reader<'_>, names: &Names, id: i64, actor: Actor) -> StoreResult<TaskView> {
+    let session = Session::begin(db).await?;
+    let source = get(&session, names, id).await?;
     let new = NewTask {
         kind: source.kind,
         customer_id: source.customer.id,
@@ -981,8 +1059,8 @@ pub async fn copy(
             TaskKind::Note => source.outcome.map(|o| o.id),
         },
     };
-    let view = insert(&txn, &catalog, &customer, new, None, actor.id, crate::now()).await?;
-    txn.commit().await?;
+    let view = create_in(&session, names, new, actor.id).await?;
+    session.finish().await?;
     Ok(view)
 }
 

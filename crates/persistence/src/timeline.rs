@@ -3,6 +3,7 @@
 
 use crate::StoreResult;
 use crate::entities::timeline_entry;
+use crate::write::Insert;
 use chrono::{DateTime, Utc};
 use crm_domain::{ChangeValue, FieldChange};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
@@ -20,11 +21,9 @@ pub struct NewEntry {
     pub task_id: Option<i64>,
 }
 
-pub(crate) async fn record(db: &impl ConnectionTrait, entries: Vec<NewEntry>) -> StoreResult<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let rows = entries.into_iter().map(|e| timeline_entry::ActiveModel {
+/// Rows for `entries`.
+fn models(entries: Vec<NewEntry>) -> impl Iterator<Item = timeline_entry::ActiveModel> {
+    entries.into_iter().map(|e| timeline_entry::ActiveModel {
         customer_id: Set(e.customer_id),
         kind: Set(e.kind.to_owned()),
         occurred_at: Set(e.occurred_at),
@@ -33,11 +32,22 @@ pub(crate) async fn record(db: &impl ConnectionTrait, entries: Vec<NewEntry>) ->
         data: Set(e.data.to_string()),
         task_id: Set(e.task_id),
         ..Default::default()
-    });
-    timeline_entry::Entity::insert_many(rows)
+    })
+}
+
+pub(crate) async fn record(db: &impl ConnectionTrait, entries: Vec<NewEntry>) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    timeline_entry::Entity::insert_many(models(entries))
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// `entries` as an insert of a step (`crate::write`); `None` without entries.
+pub(crate) fn insert_of(entries: Vec<NewEntry>) -> Option<Insert> {
+    Insert::of(models(entries))
 }
 
 fn to_json(v: &ChangeValue) -> Value {

@@ -354,7 +354,7 @@ pub async fn create(
             outcome_id: b.outcome_id,
         };
         Ok(created_task(
-            tasks::create(&state.db, &state.names, new, caller.id).await?,
+            tasks::create(state.reader(), &state.names, new, caller.id).await?,
         ))
     })
     .await
@@ -485,8 +485,15 @@ pub async fn next(
             action,
             successor,
         };
-        let (task, created) =
-            tasks::next(&state.db, &state.names, id, cmd, actor(&caller), expected).await?;
+        let (task, created) = tasks::next(
+            state.reader(),
+            &state.names,
+            id,
+            cmd,
+            actor(&caller),
+            expected,
+        )
+        .await?;
         let version = task.version;
         Ok(HttpResponse::Ok()
             .insert_header((header::ETAG, etag(version)))
@@ -525,7 +532,7 @@ pub async fn copy(
     let id = id.into_inner();
     idempotent(&state, &caller, &req, b"", || async {
         Ok(created_task(
-            tasks::copy(&state.db, &state.names, id, actor(&caller)).await?,
+            tasks::copy(state.reader(), &state.names, id, actor(&caller)).await?,
         ))
     })
     .await

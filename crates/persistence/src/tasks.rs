@@ -1,7 +1,7 @@
-//! Tasks and notes: creation, the lifecycle steps, listing. Each step writes all or nothing
-//! (in one transaction, or for creation and Next in one statement: see `crate::write`),
-//! and every change is conditional on the version that was read, so two concurrent steps on
-//! one task give one success and one conflict.
+//! Tasks and notes: creation, the lifecycle steps, listing. Each step writes all or nothing:
+//! in one transaction, or (creation, copy and Next on PostgreSQL) in one statement, see
+//! `crate::write`. Every change is conditional on the version that was read, so two
+//! concurrent steps on one task give one success and one conflict.
 
 use crate::Reader;
 use crate::catalog::settings_repo;

@@ -764,8 +764,9 @@ pub async fn next(
         }),
         task_id: Some(row.id),
     }]));
-    let created = match (successor, new_task_id) {
-        (Some(s), Some(new_id)) => {
+    let created = match successor {
+        Some(s) => {
+            let new_id = new_task_id.ok_or_else(|| corrupt("no id was taken for the new task"))?;
             let note = cmd.action == NextAction::CloseWithNote;
             let new = NewTask {
                 kind: if note { TaskKind::Note } else { TaskKind::Task },
@@ -802,7 +803,7 @@ pub async fn next(
             })?;
             Some(view)
         }
-        _ => None,
+        None => None,
     };
     if !session.apply(step).await? {
         return Err(stale(expected_version));

@@ -31,7 +31,8 @@ pub(crate) struct Insert {
 }
 
 impl Insert {
-    /// The rows of `models`, with the columns the first one sets. `None` without models.
+    /// The rows of `models`, with the columns the first one sets (the models of one insert
+    /// set the same ones). `None` without models.
     pub(crate) fn of<A: ActiveModelTrait>(models: impl IntoIterator<Item = A>) -> Option<Self> {
         let mut models = models.into_iter().peekable();
         let first = models.peek()?;

@@ -389,33 +389,33 @@ fn lifecycle_in(field: &str) -> impl Fn(crm_domain::LifecycleError) -> StoreErro
 // ---------------------------------------------------------------------------------------
 // Writing
 
-/// Gives a task without tags these tags; returns them without repeats.
-async fn add_tags(
-    db: &impl ConnectionTrait,
-    task_id: i64,
-    tag_ids: &[i64],
-) -> StoreResult<Vec<i64>> {
-    let mut unique = tag_ids.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    if !unique.is_empty() {
-        let rows = unique.iter().map(|tag_id| task_tag::ActiveModel {
-            task_id: Set(task_id),
-            tag_id: Set(*tag_id),
-        });
-        task_tag::Entity::insert_many(rows)
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(unique)
+/// `ids` in order, without repeats.
+fn unique(ids: &[i64]) -> Vec<i64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
+/// The `task_tags` rows giving task `task_id` the tags `tag_ids`.
+fn tag_rows(task_id: i64, tag_ids: &[i64]) -> impl Iterator<Item = task_tag::ActiveModel> + '_ {
+    tag_ids.iter().map(move |tag_id| task_tag::ActiveModel {
+        task_id: Set(task_id),
+        tag_id: Set(*tag_id),
+    })
+}
+
+/// Replaces a task's tags with `tag_ids` (given without repeats).
 async fn set_tags(db: &impl ConnectionTrait, task_id: i64, tag_ids: &[i64]) -> StoreResult<()> {
     task_tag::Entity::delete_many()
         .filter(task_tag::Column::TaskId.eq(task_id))
         .exec(db)
         .await?;
-    add_tags(db, task_id, tag_ids).await?;
+    if !tag_ids.is_empty() {
+        task_tag::Entity::insert_many(tag_rows(task_id, tag_ids))
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 
@@ -532,15 +532,8 @@ fn insert(
         updated_at: now,
     };
     step.insert(Insert::of([row.clone().into_active_model()]));
-    let mut tag_ids = new.tag_ids.clone();
-    tag_ids.sort_unstable();
-    tag_ids.dedup();
-    step.insert(Insert::of(tag_ids.iter().map(|tag_id| {
-        task_tag::ActiveModel {
-            task_id: Set(id),
-            tag_id: Set(*tag_id),
-        }
-    })));
+    let tag_ids = unique(&new.tag_ids);
+    step.insert(Insert::of(tag_rows(id, &tag_ids)));
     if new.kind == TaskKind::Note {
         step.insert(timeline::insert_of(vec![note_entry(
             id, &new, creator, now,
@@ -979,11 +972,7 @@ pub async fn update(
         patch.responsible_id,
     );
     let old_tags: Vec<i64> = before.tags.iter().map(|t| t.id).collect();
-    let new_tags = patch.tag_ids.map(|mut t| {
-        t.sort_unstable();
-        t.dedup();
-        t
-    });
+    let new_tags = patch.tag_ids.as_deref().map(unique);
     let mut sorted_old = old_tags.clone();
     sorted_old.sort_unstable();
     let tags_changed = new_tags.as_ref().is_some_and(|t| *t != sorted_old);

@@ -12,6 +12,7 @@ mod m20261123_000007_create_login_attempts;
 mod m20261123_000008_create_catalog_version;
 mod m20261123_000009_index_planned_tasks;
 mod m20261125_000010_task_tag_ids;
+mod m20261125_000011_task_customer_name;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_create_catalog_version::Migration),
             Box::new(m20261123_000009_index_planned_tasks::Migration),
             Box::new(m20261125_000010_task_tag_ids::Migration),
+            Box::new(m20261125_000011_task_customer_name::Migration),
         ]
     }
 }

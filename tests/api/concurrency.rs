@@ -147,3 +147,45 @@ async fn concurrent_retries_with_one_idempotency_key_create_one_task() {
         replies.iter().map(|(s, _)| s).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn tasks_created_while_their_customer_is_renamed_carry_the_final_name() {
+    let app = spawn_app().await;
+    let (task, _) = fixture(&app).await;
+    let customer = task["customer"]["id"].as_i64().unwrap();
+    let ty = task["type"]["id"].clone();
+    let customer_path = format!("/api/v1/customers/{customer}");
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        requests.push(app.request(Method::POST, "/api/v1/tasks").json(&json!({
+            "customer_id": customer, "description": format!("Call {i}"), "type_id": ty,
+            "scheduled_date": "2026-12-01"
+        })));
+        if i % 8 == 0 {
+            requests.push(
+                app.request(Method::PATCH, &customer_path)
+                    .json(&json!({"name": format!("Blanca {i}")})),
+            );
+        }
+    }
+    let replies = all_at_once(requests).await;
+    // A write that collided with another may be refused (a rename that lost to another is
+    // 412, as any concurrent edit of one record); nothing else fails.
+    for (status, body) in &replies {
+        assert!([200, 201, 409, 412].contains(status), "{status} {body}");
+    }
+    assert!(
+        replies.iter().any(|(s, _)| *s == 200),
+        "no rename went through"
+    );
+    let name = app.get(&customer_path).await.json["name"].clone();
+    let tasks = app
+        .get(&format!("/api/v1/tasks?customer_id={customer}&limit=100"))
+        .await;
+    let items = tasks.ok(200)["items"].as_array().unwrap().clone();
+    let created = replies.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(items.len(), created + 1);
+    for item in &items {
+        assert_eq!(item["customer"]["name"], name, "{item}");
+    }
+}

@@ -1,6 +1,6 @@
 use crm_tests::spawn_app;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashSet;
 
 #[tokio::test]
@@ -289,4 +289,73 @@ async fn customers_are_found_by_name_email_or_phone_ignoring_case() {
         .get(&format!("/api/v1/customers?consultant_id={deborah}"))
         .await;
     assert_eq!(by_consultant.ok(200)["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn renaming_a_customer_renames_it_on_every_task() {
+    let app = spawn_app().await;
+    let ty = app
+        .post("/api/v1/task-types", &json!({"name": "Call"}))
+        .await
+        .json["id"]
+        .clone();
+    let manolo = app.customer(json!({"name": "Manolo"})).await;
+    let blanca = app.customer(json!({"name": "Blanca"})).await;
+    let mut ids = Vec::new();
+    for (customer, day) in [
+        (manolo, "2026-12-01"),
+        (blanca, "2026-12-02"),
+        (manolo, "2026-12-03"),
+    ] {
+        let task = app
+            .post("/api/v1/tasks", &json!({"customer_id": customer, "description": "Call", "type_id": ty, "scheduled_date": day}))
+            .await;
+        ids.push(task.ok(201)["id"].clone());
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/tasks/{}", ids[0])).await.json["customer"]["name"],
+        "Manolo"
+    );
+
+    let reply = app
+        .patch(
+            &format!("/api/v1/customers/{manolo}"),
+            &json!({"name": "Zacarías"}),
+        )
+        .await;
+    reply.ok(200);
+    for id in [&ids[0], &ids[2]] {
+        let task = app.get(&format!("/api/v1/tasks/{id}")).await;
+        assert_eq!(
+            task.json["customer"],
+            json!({"id": manolo, "name": "Zacarías"})
+        );
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/tasks/{}", ids[1])).await.json["customer"]["name"],
+        "Blanca"
+    );
+    // Sorting by customer follows the new name.
+    let page = app.get("/api/v1/tasks?sort=customer").await;
+    let names: Vec<&Value> = page.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["customer"]["name"])
+        .collect();
+    assert_eq!(names, ["Blanca", "Zacarías", "Zacarías"]);
+    // A task created after the rename takes the new name too.
+    let later = app
+        .post("/api/v1/tasks", &json!({"customer_id": manolo, "description": "Again", "type_id": ty, "scheduled_date": "2026-12-04"}))
+        .await;
+    assert_eq!(later.ok(201)["customer"]["name"], "Zacarías");
+    let stored = app
+        .rows(&format!(
+            "SELECT customer_name FROM tasks WHERE customer_id = {manolo}"
+        ))
+        .await;
+    assert_eq!(stored.len(), 3);
+    for row in stored {
+        assert_eq!(row["customer_name"], "Zacarías");
+    }
 }

@@ -55,6 +55,13 @@ impl From<DbErr> for StoreError {
             }
             _ => {}
         }
+        if is_contention(&err) {
+            return StoreError::Conflict(
+                "Another change to the same records ran at the same time and this one was \
+                 undone; retry it."
+                    .into(),
+            );
+        }
         match err {
             DbErr::RecordNotFound(_) => StoreError::NotFound,
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err),
@@ -66,6 +73,20 @@ impl From<DbErr> for StoreError {
             }
             other => StoreError::Database(other),
         }
+    }
+}
+
+/// SQLSTATE class 40 (transaction rollback: a deadlock between concurrent writers, a
+/// serialization failure): the database undid the whole transaction, and running it again
+/// may succeed.
+fn is_contention(err: &DbErr) -> bool {
+    match err {
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("40")),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -208,7 +208,7 @@ impl TaskRow {
 
 /// The task columns, the customer's name, the tag ids and the catalog version, in one
 /// query; the catalog names the rest.
-fn view_select(backend: DbBackend) -> SelectStatement {
+fn view_select() -> SelectStatement {
     let mut q = Query::select();
     for col in [
         "id",
@@ -232,19 +232,18 @@ fn view_select(backend: DbBackend) -> SelectStatement {
     ] {
         q.column(("t", col));
     }
-    from_tasks(&mut q, backend);
+    from_tasks(&mut q);
     q
 }
 
-/// `FROM tasks t` with the customer (`c`) joined, selecting the customer's name, the tag ids
-/// and the catalog version.
-fn from_tasks(q: &mut SelectStatement, backend: DbBackend) {
-    q.expr_as(Expr::col(("c", "name")), "customer_name")
-        // Kept on the task's row by triggers on `task_tags` (migration 10).
+/// `FROM tasks t`, selecting the customer's name, the tag ids and the catalog version. The
+/// name and the tag ids are kept on the task's row by triggers (migrations 10 and 11), so a
+/// view reads `tasks` alone.
+fn from_tasks(q: &mut SelectStatement) {
+    q.expr_as(Expr::col(("t", "customer_name")), "customer_name")
         .expr_as(Expr::col(("t", "tag_ids")), "tag_ids")
         .expr_as(Expr::cust(names::VERSION_EXPR), "catalog_version")
         .from_as("tasks", "t");
-    join_to_task(q, backend, "customers", "c", "customer_id");
 }
 
 /// Joins `table` as `alias` on `alias.id = t.column`. On SQLite the join is written
@@ -314,7 +313,7 @@ async fn views(
 }
 
 pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResult<TaskView> {
-    let select = view_select(db.get_database_backend())
+    let select = view_select()
         .and_where(Expr::col(("t", "id")).eq(id))
         .to_owned();
     views(db, names, &select, None)
@@ -602,7 +601,8 @@ async fn load_for_step(
     if with_new_task_id {
         q.expr_as(next_task_id(backend), "new_task_id");
     }
-    from_tasks(&mut q, backend);
+    from_tasks(&mut q);
+    join_to_task(&mut q, backend, "customers", "c", "customer_id");
     let result = db
         .query_one_raw(backend.build(&q))
         .await?
@@ -1082,7 +1082,7 @@ pub async fn chain(db: &DatabaseConnection, names: &Names, id: i64) -> StoreResu
             .collect();
         members.extend(&level);
     }
-    let select = view_select(db.get_database_backend())
+    let select = view_select()
         .and_where(Expr::col(("t", "id")).is_in(members))
         .order_by(("t", "created_at"), Order::Asc)
         .order_by(("t", "id"), Order::Asc)
@@ -1118,7 +1118,7 @@ impl TaskSort {
         match self {
             TaskSort::ScheduledAt => ("t", "scheduled_at"),
             TaskSort::CreatedAt => ("t", "created_at"),
-            TaskSort::Customer => ("c", "name"),
+            TaskSort::Customer => ("t", "customer_name"),
             TaskSort::Type => ("ty", "name"),
             TaskSort::Responsible => ("rs", "name"),
             TaskSort::Status => ("t", "status"),
@@ -1314,7 +1314,7 @@ pub async fn list(
 ) -> StoreResult<Page<TaskView>> {
     let limit = query.limit.clamp(1, paging::MAX_LIMIT);
     let backend = db.get_database_backend();
-    let mut select = view_select(backend);
+    let mut select = view_select();
     let mut joined = Vec::new();
     apply_filter(&mut select, backend, &mut joined, &query.filter);
     let keys = if query.sort.is_empty() {
@@ -1361,15 +1361,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn task_views_join_their_customer_on_both_databases() {
-        let mut q = view_select(DbBackend::Sqlite);
+    fn task_views_read_tasks_alone() {
+        let mut q = view_select();
         q.and_where(Expr::col(("t", "id")).eq(7));
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let sql = backend.build(&q).to_string();
+            assert!(sql.contains(r#""t"."customer_name""#), "{sql}");
+            assert!(!sql.contains("JOIN"), "{sql}");
+        }
+    }
+
+    #[test]
+    fn joins_keep_tasks_outer_on_sqlite() {
+        let mut q = view_select();
+        join_to_task(&mut q, DbBackend::Sqlite, "customers", "c", "customer_id");
         let sql = DbBackend::Sqlite.build(&q).to_string();
         assert!(sql.contains(r#"CROSS JOIN "customers" AS "c""#), "{sql}");
         assert!(sql.contains(r#""c"."id" = "t"."customer_id""#), "{sql}");
-        let sql = DbBackend::Postgres
-            .build(&view_select(DbBackend::Postgres))
-            .to_string();
+        let mut q = view_select();
+        join_to_task(&mut q, DbBackend::Postgres, "customers", "c", "customer_id");
+        let sql = DbBackend::Postgres.build(&q).to_string();
         assert!(
             sql.contains(r#"INNER JOIN "customers" AS "c" ON "c"."id" = "t"."customer_id""#),
             "{sql}"

@@ -301,6 +301,17 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).expect("a count")
     }
 
+    /// The ids of the items of a list, in order; the list must answer 200.
+    pub async fn ids(&self, path: &str) -> Vec<Value> {
+        let reply = self.get(path).await;
+        reply.ok(200)["items"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|item| item["id"].clone())
+            .collect()
+    }
+
     /// Rows of a query, as JSON objects.
     pub async fn rows(&self, sql: &str) -> Vec<Value> {
         use sea_orm::{FromQueryResult, JsonValue, Statement};

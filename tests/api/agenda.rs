@@ -222,15 +222,7 @@ async fn the_agenda_shows_planned_agenda_tasks_by_operator_and_team() {
 
     let ids = |q: String| {
         let app = &app;
-        async move {
-            let reply = app.get(&format!("/api/v1/agenda{q}")).await;
-            reply.ok(200)["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].clone())
-                .collect::<Vec<_>>()
-        }
+        async move { app.ids(&format!("/api/v1/agenda{q}")).await }
     };
     assert_eq!(
         ids(String::new()).await,

@@ -771,15 +771,7 @@ async fn the_list_filters_by_every_field() {
     let ids = |q: &str| {
         let app = &app;
         let q = q.to_owned();
-        async move {
-            let reply = app.get(&format!("/api/v1/tasks?{q}")).await;
-            reply.ok(200)["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].clone())
-                .collect::<Vec<_>>()
-        }
+        async move { app.ids(&format!("/api/v1/tasks?{q}")).await }
     };
     assert_eq!(
         ids(&format!("customer_id={manolo}")).await,
@@ -1171,4 +1163,56 @@ async fn next_writes_everything_or_nothing() {
     .await;
     assert_eq!(step["task"]["status"], "done");
     assert_eq!(tag_names(&step["created"]), ["gold"]);
+}
+
+#[tokio::test]
+async fn team_priority_and_agenda_filters_follow_settings_changes_at_once() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let team = |name: &'static str| {
+        let app = &app;
+        async move { app.post("/api/v1/teams", &json!({"name": name})).await.json["id"].clone() }
+    };
+    let (sales, front) = (team("Sales").await, team("Front desk").await);
+    let (deborah, _) = app.operator("Deborah", "operator").await;
+    let operator = format!("/api/v1/operators/{deborah}");
+    app.patch(&operator, &json!({"team_id": sales}))
+        .await
+        .ok(200);
+    let blanca = app.customer(json!({"name": "Blanca"})).await;
+    let day = (chrono::Utc::now().date_naive() + chrono::Duration::days(3)).to_string();
+    let a = task(&app, json!({"customer_id": blanca, "description": "Call", "type_id": w.call, "scheduled_date": day, "responsible_id": deborah})).await;
+    let ids = |q: String| {
+        let app = &app;
+        async move { app.ids(&q).await }
+    };
+    let one = vec![a["id"].clone()];
+    let none: Vec<Value> = Vec::new();
+    let by_team = |t: &Value| format!("/api/v1/tasks?team_id={t}");
+    let agenda = |t: &Value| format!("/api/v1/agenda?team_id={t}&from={day}&to={day}");
+    assert_eq!(ids(by_team(&sales)).await, one);
+    assert_eq!(ids(agenda(&sales)).await, one);
+    assert_eq!(ids(by_team(&front)).await, none);
+
+    // Moving the operator moves their tasks between the teams' lists and agendas.
+    app.patch(&operator, &json!({"team_id": front}))
+        .await
+        .ok(200);
+    assert_eq!(ids(by_team(&sales)).await, none);
+    assert_eq!(ids(agenda(&sales)).await, none);
+    assert_eq!(ids(by_team(&front)).await, one);
+    assert_eq!(ids(agenda(&front)).await, one);
+
+    // A type made priority, then hidden from the agenda.
+    let priority = "/api/v1/tasks?priority=true".to_owned();
+    assert_eq!(ids(priority.clone()).await, none);
+    let call = format!("/api/v1/task-types/{}", w.call);
+    app.patch(&call, &json!({"priority": true})).await.ok(200);
+    assert_eq!(ids(priority.clone()).await, one);
+    assert_eq!(ids("/api/v1/tasks?priority=false".into()).await, none);
+    app.patch(&call, &json!({"visible_in_agenda": false}))
+        .await
+        .ok(200);
+    assert_eq!(ids(agenda(&front)).await, none);
+    assert_eq!(ids(by_team(&front)).await, one);
 }

@@ -50,6 +50,30 @@ impl Catalog {
         self.tags.get(&id)
     }
 
+    /// The operators of a team, by id.
+    pub fn team_members(&self, team_id: i64) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .operators
+            .iter()
+            .filter(|(_, o)| o.team_id == Some(team_id))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The task types `keep` accepts, by id.
+    pub fn type_ids(&self, keep: impl Fn(&task_type::Model) -> bool) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .types
+            .values()
+            .filter(|t| keep(t))
+            .map(|t| t.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// `{id, name}` of an operator, or an error when the id is unknown (which the foreign
     /// keys rule out once the catalog has caught up).
     pub fn operator_ref(&self, id: i64) -> StoreResult<Ref> {
@@ -92,7 +116,7 @@ struct VersionRow {
 pub const VERSION_EXPR: &str = "(SELECT version FROM catalog_version WHERE id = 1)";
 
 /// The counter as the database has it now.
-async fn read_version(db: &impl ConnectionTrait) -> StoreResult<i64> {
+pub(crate) async fn read_version(db: &impl ConnectionTrait) -> StoreResult<i64> {
     Ok(VersionRow::find_by_statement(Statement::from_string(
         db.get_database_backend(),
         "SELECT version FROM catalog_version WHERE id = 1",

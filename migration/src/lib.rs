@@ -13,6 +13,7 @@ mod m20261123_000008_create_catalog_version;
 mod m20261123_000009_index_planned_tasks;
 mod m20261125_000010_task_tag_ids;
 mod m20261125_000011_task_customer_name;
+mod m20261125_000012_tasks_autovacuum;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_index_planned_tasks::Migration),
             Box::new(m20261125_000010_task_tag_ids::Migration),
             Box::new(m20261125_000011_task_customer_name::Migration),
+            Box::new(m20261125_000012_tasks_autovacuum::Migration),
         ]
     }
 }

@@ -1216,3 +1216,22 @@ async fn team_priority_and_agenda_filters_follow_settings_changes_at_once() {
     assert_eq!(ids(agenda(&front)).await, none);
     assert_eq!(ids(by_team(&front)).await, one);
 }
+
+#[tokio::test]
+async fn postgresql_vacuums_tasks_after_two_percent_changed() {
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let rows = app
+        .rows("SELECT array_to_string(reloptions, ',') AS options FROM pg_class WHERE relname = 'tasks'")
+        .await;
+    let options = rows[0]["options"].as_str().unwrap_or_default().to_owned();
+    for option in [
+        "autovacuum_vacuum_scale_factor=0.02",
+        "autovacuum_vacuum_insert_scale_factor=0.02",
+        "autovacuum_analyze_scale_factor=0.02",
+    ] {
+        assert!(options.split(',').any(|o| o == option), "{options}");
+    }
+}

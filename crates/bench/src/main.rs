@@ -387,6 +387,14 @@ async fn run(mut args: Args) -> Result<(), String> {
         })
         .await,
     );
+    // Page 1 of the list whose page 1,000 follows, so that the two compare like with like.
+    let (b, a, l) = (base.clone(), auth.clone(), list.clone());
+    results.extend(
+        run.load("same list, page 1", false, move |cl, _| {
+            cl.get(format!("{b}{l}")).header("authorization", &a)
+        })
+        .await,
+    );
     let (b, a, d) = (base.clone(), auth.clone(), deep.clone());
     results.extend(
         run.load(

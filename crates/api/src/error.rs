@@ -175,6 +175,16 @@ impl From<StoreError> for ApiError {
                 log::warn!("database unavailable: {e}");
                 ApiError::Unavailable("The database is unavailable; retry shortly.".into())
             }
+            // A server error, so that an idempotency key is not kept for it and the retry
+            // the message asks for runs again.
+            StoreError::Contention(e) => {
+                log::warn!("transaction undone by the database: {e}");
+                ApiError::Unavailable(
+                    "Another change to the same records ran at the same time; nothing was \
+                     changed. Retry the request."
+                        .into(),
+                )
+            }
             StoreError::Database(e) => ApiError::Internal(e.to_string()),
         }
     }

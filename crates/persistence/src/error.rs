@@ -27,6 +27,11 @@ pub enum StoreError {
     /// The row changed since it was read (optimistic concurrency).
     #[error("the record was changed by someone else")]
     VersionConflict,
+    /// The database undid the transaction because it collided with a concurrent one (a
+    /// deadlock, a serialization failure); nothing was written, and the same request may
+    /// succeed when sent again.
+    #[error("collided with a concurrent change: {0}")]
+    Contention(DbErr),
     /// The database cannot be reached or no connection came free in time.
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
@@ -56,11 +61,7 @@ impl From<DbErr> for StoreError {
             _ => {}
         }
         if is_contention(&err) {
-            return StoreError::Conflict(
-                "Another change to the same records ran at the same time and this one was \
-                 undone; retry it."
-                    .into(),
-            );
+            return StoreError::Contention(err);
         }
         match err {
             DbErr::RecordNotFound(_) => StoreError::NotFound,

@@ -24,6 +24,13 @@ async fn fixture(app: &TestApp) -> (Value, i64) {
     (task.ok(201).clone(), positive)
 }
 
+/// How many tasks follow `task` in its chain.
+async fn follow_ups(app: &TestApp, task: &Value) -> usize {
+    app.rows(&format!("SELECT id FROM tasks WHERE parent_id = {task}"))
+        .await
+        .len()
+}
+
 async fn all_at_once(requests: Vec<reqwest::RequestBuilder>) -> Vec<(u16, Value)> {
     let handles: Vec<_> = requests
         .into_iter()
@@ -69,15 +76,7 @@ async fn fifty_concurrent_nexts_give_one_success_and_one_follow_up() {
         49,
         "{statuses:?}"
     );
-    assert_eq!(
-        app.rows(&format!(
-            "SELECT id FROM tasks WHERE parent_id = {}",
-            task["id"]
-        ))
-        .await
-        .len(),
-        1
-    );
+    assert_eq!(follow_ups(&app, &task["id"]).await, 1);
     assert_eq!(
         app.rows("SELECT id FROM timeline_entries WHERE kind = 'task_closed'")
             .await
@@ -187,5 +186,52 @@ async fn tasks_created_while_their_customer_is_renamed_carry_the_final_name() {
     assert_eq!(items.len(), created + 1);
     for item in &items {
         assert_eq!(item["customer"]["name"], name, "{item}");
+    }
+}
+
+/// A Next that creates a follow-up while its customer is being renamed waits for the rename
+/// and goes through; taking the task first and the customer second, it would deadlock with
+/// the rename, which takes the customer first and then renames the customer's tasks.
+#[tokio::test]
+async fn a_next_during_a_rename_of_its_customer_waits_and_goes_through() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let (task, positive) = fixture(&app).await;
+    let customer = task["customer"]["id"].as_i64().unwrap();
+    // A rename in progress, beside the server: the customer's row is locked first.
+    let rename = app.db.begin().await.unwrap();
+    rename
+        .execute_unprepared(&format!(
+            "SELECT id FROM customers WHERE id = {customer} FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let next = app
+        .request(Method::POST, &format!("/api/v1/tasks/{}/next", task["id"]))
+        .json(&json!({"outcome_id": positive, "action": "continue", "follow_up": {"description": "Again", "type_id": task["type"]["id"], "scheduled_date": "2026-12-02"}}));
+    let pending = tokio::spawn(async move { next.send().await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    rename
+        .execute_unprepared(&format!(
+            "UPDATE customers SET name = 'Blanca Ruiz' WHERE id = {customer}"
+        ))
+        .await
+        .unwrap();
+    rename.commit().await.unwrap();
+    let reply = pending.await.unwrap().unwrap();
+    let status = reply.status().as_u16();
+    let body: Value = reply.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(follow_ups(&app, &task["id"]).await, 1);
+    for row in app
+        .rows(&format!(
+            "SELECT customer_name FROM tasks WHERE customer_id = {customer}"
+        ))
+        .await
+    {
+        assert_eq!(row["customer_name"], "Blanca Ruiz");
     }
 }

@@ -18,6 +18,7 @@ use crm_domain::{
 };
 use sea_orm::sea_query::{
     Condition, Expr, ExprTrait, Func, JoinType, LikeExpr, Order, Query, SelectStatement,
+    UpdateStatement,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
@@ -645,13 +646,32 @@ fn guarded(
     row: &task::Model,
     changes: impl FnOnce(sea_orm::UpdateMany<task::Entity>) -> sea_orm::UpdateMany<task::Entity>,
     now: DateTime<Utc>,
-) -> sea_orm::sea_query::UpdateStatement {
+) -> UpdateStatement {
     let update = task::Entity::update_many()
         .col_expr(task::Column::Version, Expr::val(row.version + 1))
         .col_expr(task::Column::UpdatedAt, Expr::val(now))
         .filter(task::Column::Id.eq(row.id))
         .filter(task::Column::Version.eq(row.version));
     changes(update).into_query()
+}
+
+/// On PostgreSQL, makes `guard` take the customer's row `FOR SHARE` before it locks the task
+/// (the condition is evaluated before the row it passes is locked). For a step that updates a
+/// task and then inserts one: the insert takes that lock anyway (migration 11's trigger), and
+/// a rename of the customer takes the customer's row before its tasks'; taken in the same
+/// order, the two wait for each other instead of deadlocking.
+fn customer_first(guard: &mut UpdateStatement, backend: DbBackend, customer_id: i64) {
+    if backend != DbBackend::Postgres {
+        return;
+    }
+    guard.and_where(Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from("customers")
+            .and_where(Expr::col("id").eq(customer_id))
+            .lock_shared()
+            .to_owned(),
+    ));
 }
 
 /// The error for a step whose guard matched no row: 412 when the client named the version.
@@ -798,6 +818,11 @@ pub async fn next(
         }
         None => None,
     };
+    if created.is_some()
+        && let Some(guard) = step.guard.as_mut()
+    {
+        customer_first(guard, session.get_database_backend(), row.customer_id);
+    }
     if !session.apply(step).await? {
         return Err(stale(expected_version));
     }
@@ -1419,6 +1444,47 @@ mod tests {
         let sql = DbBackend::Postgres.build(&q).to_string();
         assert!(!sql.contains("JOIN"), "{sql}");
         assert!(sql.contains("1 = 2"), "{sql}");
+    }
+
+    #[test]
+    fn a_guard_can_take_the_customer_first_on_postgresql() {
+        let row = task::Model {
+            id: 7,
+            kind: "task".into(),
+            customer_id: 3,
+            description: String::new(),
+            type_id: 1,
+            scheduled_date: NaiveDate::MIN,
+            scheduled_time: None,
+            scheduled_at: NaiveDate::MIN.and_time(NaiveTime::MIN),
+            creator_id: 1,
+            responsible_id: 1,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            status: "planned".into(),
+            outcome_id: None,
+            parent_id: None,
+            taken_by_id: None,
+            taken_at: None,
+            closed_at: None,
+            closed_by_id: None,
+            version: 1,
+            updated_at: DateTime::<Utc>::MIN_UTC,
+        };
+        let mut guard = guarded(&row, |u| u, DateTime::<Utc>::MIN_UTC);
+        customer_first(&mut guard, DbBackend::Postgres, row.customer_id);
+        let sql = DbBackend::Postgres.build(&guard).to_string();
+        assert!(
+            sql.contains(r#"EXISTS(SELECT 1 FROM "customers" WHERE "id" = 3 FOR SHARE)"#),
+            "{sql}"
+        );
+        let mut guard = guarded(&row, |u| u, DateTime::<Utc>::MIN_UTC);
+        customer_first(&mut guard, DbBackend::Sqlite, row.customer_id);
+        assert!(
+            !DbBackend::Sqlite
+                .build(&guard)
+                .to_string()
+                .contains("EXISTS")
+        );
     }
 
     #[test]

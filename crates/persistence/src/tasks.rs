@@ -294,21 +294,27 @@ fn join_for(
     join_to_task(q, backend, table, alias, column);
 }
 
-/// The views of the tasks `select` finds, at most `limit` of them.
+/// The views of the tasks `select` finds.
 async fn views(
     db: &impl ConnectionTrait,
     names: &Names,
     select: &SelectStatement,
-    limit: Option<u64>,
 ) -> StoreResult<Vec<TaskView>> {
-    let mut statement = db.get_database_backend().build(select);
-    if let Some(n) = limit {
-        statement = paging::limited(statement, n);
-    }
+    let statement = db.get_database_backend().build(select);
     let rows = TaskRow::find_by_statement(statement).all(db).await?;
     let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
         return Ok(Vec::new());
     };
+    named(db, names, rows, version).await
+}
+
+/// `rows` as views, named from the catalog at `version` (the one they were read at) or later.
+async fn named(
+    db: &impl ConnectionTrait,
+    names: &Names,
+    rows: Vec<TaskRow>,
+    version: i64,
+) -> StoreResult<Vec<TaskView>> {
     let catalog = names.at_least(db, version).await?;
     rows.into_iter().map(|r| r.into_view(&catalog)).collect()
 }
@@ -317,7 +323,7 @@ pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResu
     let select = view_select()
         .and_where(Expr::col(("t", "id")).eq(id))
         .to_owned();
-    views(db, names, &select, None)
+    views(db, names, &select)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -1112,7 +1118,7 @@ pub async fn chain(db: &DatabaseConnection, names: &Names, id: i64) -> StoreResu
         .order_by(("t", "created_at"), Order::Asc)
         .order_by(("t", "id"), Order::Asc)
         .to_owned();
-    views(db, names, &select, None).await
+    views(db, names, &select).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1403,11 +1409,7 @@ pub async fn list(
             catalog = names.at_least(db, version).await?;
             continue;
         }
-        let named = names.at_least(db, version).await?;
-        let views = rows
-            .into_iter()
-            .map(|r| r.into_view(&named))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let views = named(db, names, rows, version).await?;
         return Ok(paging::split(views, limit));
     }
     Err(StoreError::Conflict(

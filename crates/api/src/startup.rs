@@ -54,7 +54,13 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             shared_db: db.clone(),
-            hot: crm_persistence::HotConnections::new(0),
+            // On PostgreSQL each worker holds its own (`worker_state`); on SQLite the workers
+            // share these, as they share the pool.
+            hot: crm_persistence::HotConnections::new(if crm_persistence::is_postgres(&db) {
+                0
+            } else {
+                config.pool.max_connections as usize
+            }),
             names: std::sync::Arc::new(names),
             tokens: std::sync::Arc::new(TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl)),
             archive_domain: config.archive_domain.clone(),

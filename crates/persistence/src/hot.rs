@@ -1,18 +1,21 @@
-//! Connections that one server worker keeps for its hottest reads on PostgreSQL.
+//! Connections that a server keeps for its hottest reads.
 //!
-//! sqlx gives a pooled connection back after every statement by pinging it: one more round
-//! trip (a `Sync` and its `ReadyForQuery`) that the request does not wait for but both
-//! processes pay for. On GET a task that was a third of the server's system calls. A read of
-//! one statement that ran to its end leaves the connection in a known state, so the
-//! connections here skip that: they are taken out of the worker's pool once (detached), kept
-//! here between requests, and put back only after a complete exchange. One whose statement
-//! failed, or whose request was dropped half-way, is closed instead.
+//! sqlx gives a pooled connection back after every statement by pinging it. On PostgreSQL
+//! that is one more round trip (a `Sync` and its `ReadyForQuery`) that the request does not
+//! wait for but both processes pay for; on GET a task it was a third of the server's system
+//! calls. On SQLite it is one more command to the connection's own thread, and one more
+//! wake-up of that thread and of the worker. A read of one statement that ran to its end
+//! leaves the connection in a known state, so the connections here skip that: they are taken
+//! out of the pool once (detached), kept here between requests, and put back only after a
+//! complete exchange. One whose statement failed, or whose request was dropped half-way, is
+//! closed instead.
 //!
 //! A request reads through a [`Reader`], which runs each query on a held connection and
-//! everything else on the pool. At most `max` connections are held; past that, or on SQLite,
-//! a `Reader` reads through the pool as usual.
+//! everything else on the pool. At most `max` connections are held; past that, a `Reader`
+//! reads through the pool as usual. On PostgreSQL each server worker holds its own; on
+//! SQLite the workers share them, as they share the pool.
 
-use sea_orm::sqlx::{Connection, PgConnection};
+use sea_orm::sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
@@ -24,10 +27,66 @@ use std::time::{Duration, Instant};
 /// A connection idle for longer than this is pinged before use, as the pool does.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// One worker's held connections.
+/// A connection taken out of its pool.
+#[derive(Debug)]
+enum Held {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl Held {
+    async fn ping(&mut self) -> Result<(), sea_orm::sqlx::Error> {
+        match self {
+            Held::Postgres(conn) => conn.ping().await,
+            Held::Sqlite(conn) => conn.ping().await,
+        }
+    }
+
+    /// Runs `stmt` to its end: its first row only when `first`.
+    async fn run(
+        &mut self,
+        stmt: &Statement,
+        first: bool,
+    ) -> Result<Vec<QueryResult>, sea_orm::sqlx::Error> {
+        match self {
+            Held::Postgres(conn) => fetch::<Postgres>(conn, stmt, first).await,
+            Held::Sqlite(conn) => fetch::<Sqlite>(conn, stmt, first).await,
+        }
+    }
+}
+
+/// `stmt` bound as sea-orm binds it, run on `conn`.
+async fn fetch<DB>(
+    conn: &mut DB::Connection,
+    stmt: &Statement,
+    first: bool,
+) -> Result<Vec<QueryResult>, sea_orm::sqlx::Error>
+where
+    DB: sea_orm::sqlx::Database,
+    for<'c> &'c mut DB::Connection: sea_orm::sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sea_orm::sqlx::IntoArguments<DB>,
+    DB::Row: Into<QueryResult>,
+{
+    let values = stmt
+        .values
+        .clone()
+        .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
+    let query = sea_orm::sqlx::query_with::<DB, _>(
+        sea_orm::sqlx::AssertSqlSafe(stmt.sql.as_str()),
+        sea_query_sqlx::SqlxValues(values),
+    );
+    let rows = if first {
+        query.fetch_optional(conn).await?.into_iter().collect()
+    } else {
+        query.fetch_all(conn).await?
+    };
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The connections held by one server worker (PostgreSQL) or by the server (SQLite).
 #[derive(Debug)]
 pub struct HotConnections {
-    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    idle: Mutex<Vec<(Held, Instant)>>,
     /// Connections held, idle or in use.
     open: AtomicUsize,
     max: usize,
@@ -42,7 +101,7 @@ impl HotConnections {
         })
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<(PgConnection, Instant)>> {
+    fn idle(&self) -> MutexGuard<'_, Vec<(Held, Instant)>> {
         match self.idle.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -50,11 +109,8 @@ impl HotConnections {
     }
 
     /// A connection for one statement: an idle one, or a new one detached from `db`'s pool.
-    /// `None` when `db` is not PostgreSQL or `max` connections are already held.
+    /// `None` when `max` connections are already held.
     pub async fn take(self: &Arc<Self>, db: &DatabaseConnection) -> Result<Option<Hot>, DbErr> {
-        if !crate::is_postgres(db) {
-            return Ok(None);
-        }
         loop {
             let Some((mut conn, since)) = self.idle().pop() else {
                 break;
@@ -69,8 +125,24 @@ impl HotConnections {
             self.open.fetch_sub(1, Ordering::Relaxed);
             return Ok(None);
         }
-        match db.get_postgres_connection_pool().acquire().await {
-            Ok(conn) => Ok(Some(self.hot(conn.detach()))),
+        let conn = match db.get_database_backend() {
+            DbBackend::Postgres => db
+                .get_postgres_connection_pool()
+                .acquire()
+                .await
+                .map(|c| Held::Postgres(c.detach())),
+            DbBackend::Sqlite => db
+                .get_sqlite_connection_pool()
+                .acquire()
+                .await
+                .map(|c| Held::Sqlite(c.detach())),
+            _ => {
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                return Ok(None);
+            }
+        };
+        match conn {
+            Ok(conn) => Ok(Some(self.hot(conn))),
             Err(e) => {
                 self.open.fetch_sub(1, Ordering::Relaxed);
                 Err(sqlx_error(e))
@@ -78,7 +150,7 @@ impl HotConnections {
         }
     }
 
-    fn hot(self: &Arc<Self>, conn: PgConnection) -> Hot {
+    fn hot(self: &Arc<Self>, conn: Held) -> Hot {
         Hot {
             owner: self.clone(),
             conn: Some(conn),
@@ -91,16 +163,10 @@ impl HotConnections {
 #[derive(Debug)]
 pub struct Hot {
     owner: Arc<HotConnections>,
-    conn: Option<PgConnection>,
+    conn: Option<Held>,
 }
 
 impl Hot {
-    pub fn conn(&mut self) -> Result<&mut PgConnection, DbErr> {
-        self.conn
-            .as_mut()
-            .ok_or_else(|| DbErr::Custom("connection released".into()))
-    }
-
     /// Keeps the connection for the next request: only after a statement that ran to its end.
     pub fn release(mut self) {
         if let Some(conn) = self.conn.take() {
@@ -152,25 +218,12 @@ impl<'a> Reader<'a> {
         let Some(mut hot) = self.hot.take(self.db).await? else {
             return Ok(None);
         };
-        let values = stmt
-            .values
-            .clone()
-            .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
-        let query = sea_orm::sqlx::query_with(
-            sea_orm::sqlx::AssertSqlSafe(stmt.sql.as_str()),
-            sea_query_sqlx::SqlxValues(values),
-        );
-        let rows = if first {
-            query
-                .fetch_optional(hot.conn()?)
-                .await
-                .map(|row| row.into_iter().collect())
-        } else {
-            query.fetch_all(hot.conn()?).await
-        }
-        .map_err(sqlx_error)?;
+        let Some(conn) = hot.conn.as_mut() else {
+            return Ok(None);
+        };
+        let rows = conn.run(stmt, first).await.map_err(sqlx_error)?;
         hot.release();
-        Ok(Some(rows.into_iter().map(QueryResult::from).collect()))
+        Ok(Some(rows))
     }
 }
 

@@ -1235,3 +1235,73 @@ async fn postgresql_vacuums_tasks_after_two_percent_changed() {
         assert!(options.split(',').any(|o| o == option), "{options}");
     }
 }
+
+/// On PostgreSQL a page after a cursor is planned once per connection, not at every page:
+/// the cursor's key reaches the planner as a sub-select, so every page of a list costs it the
+/// same and the prepared statement settles on its generic plan (see `paging::cursor_value`).
+#[tokio::test]
+async fn postgresql_plans_the_pages_after_a_cursor_once() {
+    use crm_persistence::tasks::{self, TaskFilter, TaskQuery, TaskSort};
+    use sea_orm::{ConnectionTrait, FromQueryResult, JsonValue, Statement};
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let customer = app.customer(json!({"name": "Plan Co"})).await;
+    let call = world(&app).await.call;
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO tasks (kind, customer_id, description, type_id, scheduled_date, \
+             scheduled_at, creator_id, responsible_id, created_at, status, version, updated_at) \
+             SELECT 'task', {customer}, 'Call ' || g, {call}, \
+             d::date, d, 1, 1, now(), CASE WHEN g % 5 < 3 THEN 'done' ELSE 'planned' END, 1, now() \
+             FROM generate_series(1, 100000) AS g, \
+             LATERAL (SELECT TIMESTAMP '2027-01-01' + (g * 7919 % 100000) * INTERVAL '1 hour' AS d) AS s"
+        ))
+        .await
+        .expect("insert tasks");
+    app.db
+        .execute_unprepared("ANALYZE tasks")
+        .await
+        .expect("analyze");
+    // One held connection: every statement below runs on it, so its prepared statements
+    // are the ones `pg_prepared_statements` shows.
+    let hot = crm_persistence::HotConnections::new(1);
+    let reader = crm_persistence::Reader::new(&app.db, &hot);
+    let names = crm_persistence::Names::new();
+    names.reload(&app.db).await.expect("catalog");
+    let mut after = None;
+    let mut seen = 0;
+    for _ in 0..12 {
+        let page = tasks::list(
+            &reader,
+            &names,
+            TaskQuery {
+                filter: TaskFilter {
+                    status: Some(crm_domain::TaskStatus::Done),
+                    ..Default::default()
+                },
+                sort: vec![(TaskSort::ScheduledAt, false)],
+                after: after.clone(),
+                limit: 50,
+            },
+        )
+        .await
+        .expect("a page");
+        let last = page.items.last().expect("a full page");
+        after = Some((vec![TaskSort::ScheduledAt.key_of(last)], last.id));
+        seen += page.items.len();
+    }
+    assert_eq!(seen, 600);
+    let plans = JsonValue::find_by_statement(Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE '%\"t\".\"id\") >%' AND statement NOT LIKE '%pg_prepared%'",
+    ))
+    .all(&reader)
+    .await
+    .expect("prepared statements");
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    // Five custom plans to learn what the statement costs, then the generic one.
+    assert!(plans[0]["generic_plans"].as_i64() >= Some(5), "{plans:?}");
+}

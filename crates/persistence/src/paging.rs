@@ -2,8 +2,10 @@
 //! costs what the first does.
 
 use crate::StoreResult;
+use sea_orm::sea_query::{Expr, Value};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select,
 };
 
 /// The most rows one page may ask for.
@@ -40,6 +42,21 @@ impl<T> Page<T> {
 pub(crate) fn limited(mut stmt: sea_orm::Statement, n: u64) -> sea_orm::Statement {
     stmt.sql.push_str(&format!(" LIMIT {n}"));
     stmt
+}
+
+/// A cursor's key as the condition that starts a page compares with. On PostgreSQL it is a
+/// sub-select, `(SELECT $n)`, whose value the planner does not look into: every page of a
+/// list then costs the same to the planner, so after a few executions the prepared statement
+/// keeps one generic plan, the same index scan from the key on. Given the value itself, the
+/// planner estimated each page differently, found its custom plans cheaper than the generic
+/// one and planned the statement again at every page: 0.16 ms a page, and page 1,000 of a
+/// list answered 25% slower than its page 1 (which has no cursor). The index condition is
+/// the same either way.
+pub(crate) fn cursor_value(backend: DbBackend, value: impl Into<Value>) -> Expr {
+    match backend {
+        DbBackend::Postgres => Expr::cust_with_values("(SELECT $1)", [value.into()]),
+        _ => Expr::val(value),
+    }
 }
 
 /// Fetches one more row than asked to learn whether another page follows.

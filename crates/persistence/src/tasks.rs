@@ -1306,17 +1306,29 @@ fn apply_filter(q: &mut SelectStatement, catalog: &Catalog, f: &TaskFilter) {
 /// Rows after `(values, id)` in the lexicographic order of `keys` then id. When every key
 /// runs the same way, a row comparison `(a, b, id) > (x, y, z)`, which both databases answer
 /// with one index range scan; mixed directions need the expanded form.
-fn after_condition(keys: &[(TaskSort, bool)], values: &[Value], id: i64) -> Condition {
+fn after_condition(
+    backend: DbBackend,
+    keys: &[(TaskSort, bool)],
+    values: &[Value],
+    id: i64,
+) -> Condition {
     let id_desc = keys.first().is_some_and(|(_, desc)| *desc);
-    let mut columns: Vec<(Expr, bool, Value)> = keys
+    let mut columns: Vec<(Expr, bool, Expr)> = keys
         .iter()
         .zip(values)
-        .map(|((k, desc), v)| (Expr::col(k.column()), *desc, v.clone()))
+        .map(|((k, desc), v)| {
+            let v = paging::cursor_value(backend, v.clone());
+            (Expr::col(k.column()), *desc, v)
+        })
         .collect();
-    columns.push((Expr::col(("t", "id")), id_desc, id.into()));
+    columns.push((
+        Expr::col(("t", "id")),
+        id_desc,
+        paging::cursor_value(backend, id),
+    ));
     if columns.iter().all(|(_, desc, _)| *desc == id_desc) {
         let left = Expr::tuple(columns.iter().map(|(c, _, _)| c.clone()));
-        let right = Expr::tuple(columns.iter().map(|(_, _, v)| Expr::val(v.clone())));
+        let right = Expr::tuple(columns.iter().map(|(_, _, v)| v.clone()));
         return Condition::all().add(if id_desc {
             left.lt(right)
         } else {
@@ -1365,7 +1377,7 @@ pub async fn list(
                 .collect();
             match typed {
                 Some(typed) if typed.len() == keys.len() => {
-                    Some(after_condition(&keys, &typed, *id))
+                    Some(after_condition(backend, &keys, &typed, *id))
                 }
                 _ => {
                     return Err(StoreError::rejected(

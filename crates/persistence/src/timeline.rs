@@ -161,20 +161,22 @@ pub async fn page(
     if !kinds.is_empty() {
         q.and_where(Expr::col(("e", "kind")).is_in(kinds.iter().copied()));
     }
+    let backend = db.get_database_backend();
     if let Some((at, id)) = after {
+        let key = [
+            crate::paging::cursor_value(backend, at),
+            crate::paging::cursor_value(backend, id),
+        ];
         q.and_where(
             Expr::tuple([Expr::col(("e", "occurred_at")), Expr::col(("e", "id"))])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
+                .lt(Expr::tuple(key)),
         );
     }
     q.order_by(("e", "occurred_at"), Order::Desc)
         .order_by(("e", "id"), Order::Desc);
-    let rows = EntryRow::find_by_statement(crate::paging::limited(
-        db.get_database_backend().build(&q),
-        limit + 1,
-    ))
-    .all(db)
-    .await?;
+    let rows = EntryRow::find_by_statement(crate::paging::limited(backend.build(&q), limit + 1))
+        .all(db)
+        .await?;
     let version = rows.iter().map(|r| r.catalog_version).max().unwrap_or(0);
     let catalog = names.at_least(db, version).await?;
     let entries = rows

@@ -1190,7 +1190,12 @@ async fn team_priority_and_agenda_filters_follow_settings_changes_at_once() {
     let none: Vec<Value> = Vec::new();
     let by_team = |t: &Value| format!("/api/v1/tasks?team_id={t}");
     let agenda = |t: &Value| format!("/api/v1/agenda?team_id={t}&from={day}&to={day}");
+    let counts = |t: &Value| {
+        let (app, path) = (&app, format!("/api/v1/dashboard?team_id={t}"));
+        async move { app.get(&path).await.ok(200)["counts"].clone() }
+    };
     assert_eq!(ids(by_team(&sales)).await, one);
+    assert_eq!(counts(&sales).await["planned"], 1);
     assert_eq!(ids(agenda(&sales)).await, one);
     assert_eq!(ids(by_team(&front)).await, none);
 
@@ -1202,13 +1207,18 @@ async fn team_priority_and_agenda_filters_follow_settings_changes_at_once() {
     assert_eq!(ids(agenda(&sales)).await, none);
     assert_eq!(ids(by_team(&front)).await, one);
     assert_eq!(ids(agenda(&front)).await, one);
+    assert_eq!(counts(&sales).await["planned"], 0);
+    assert_eq!(counts(&front).await["planned"], 1);
 
     // A type made priority, then hidden from the agenda.
     let priority = "/api/v1/tasks?priority=true".to_owned();
     assert_eq!(ids(priority.clone()).await, none);
     let call = format!("/api/v1/task-types/{}", w.call);
+    assert_eq!(counts(&front).await["urgent"], 0);
     app.patch(&call, &json!({"priority": true})).await.ok(200);
     assert_eq!(ids(priority.clone()).await, one);
+    let now = counts(&front).await;
+    assert_eq!((&now["urgent"], &now["unassigned"]), (&json!(1), &json!(1)));
     assert_eq!(ids("/api/v1/tasks?priority=false".into()).await, none);
     app.patch(&call, &json!({"visible_in_agenda": false}))
         .await

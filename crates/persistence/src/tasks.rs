@@ -1234,13 +1234,16 @@ impl TaskFilter {
 /// the rows came from the same catalog version (see [`list`]).
 fn apply_filter(q: &mut SelectStatement, catalog: &Catalog, f: &TaskFilter) {
     if let Some(team) = f.team_id {
-        q.and_where(Expr::col(("t", "responsible_id")).is_in(catalog.team_members(team)));
+        q.and_where(names::in_ids(
+            ("t", "responsible_id"),
+            &catalog.team_members(team),
+        ));
     }
     if f.priority.is_some() || f.agenda_only {
         let types = catalog.type_ids(|t| {
             f.priority.is_none_or(|p| t.priority == p) && (!f.agenda_only || t.visible_in_agenda)
         });
-        q.and_where(Expr::col(("t", "type_id")).is_in(types));
+        q.and_where(names::in_ids(("t", "type_id"), &types));
     }
     let eq = |q: &mut SelectStatement, col: (&'static str, &'static str), v: Option<i64>| {
         if let Some(v) = v {

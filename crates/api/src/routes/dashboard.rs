@@ -104,7 +104,7 @@ pub async fn dashboard(
         operator_id: q.operator_id,
         team_id: q.team_id,
     };
-    let c = store::counts(&state.reader(), scope, now.date(), now).await?;
+    let c = store::counts(&state.reader(), &state.names, scope, now.date(), now).await?;
     Ok(web::Json(Dashboard {
         counts: DashboardCounts {
             planned: c.planned,

@@ -1315,3 +1315,24 @@ async fn postgresql_plans_the_pages_after_a_cursor_once() {
     // Five custom plans to learn what the statement costs, then the generic one.
     assert!(plans[0]["generic_plans"].as_i64() >= Some(5), "{plans:?}");
 }
+
+/// On SQLite each connection keeps 512 KiB of page cache, not the default 2 MiB: a server
+/// holds many connections, and the operating system caches the file for all of them.
+#[tokio::test]
+async fn sqlite_connections_keep_a_small_page_cache() {
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA cache_size",
+        ))
+        .await
+        .expect("pragma")
+        .expect("a row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("a size"), -512);
+}

@@ -61,16 +61,10 @@ pub const PLANNED_TASKS: &str = "t.status = 'planned' AND t.kind = 'task'";
 
 #[derive(Debug, FromQueryResult)]
 struct CountsRow {
-    planned: i64,
-    overdue: i64,
-    due_today: i64,
-    urgent: i64,
-    unassigned: i64,
+    #[sea_orm(nested)]
+    counts: Counts,
     catalog_version: i64,
 }
-
-/// How many times the counts are read again when the catalog changed under them.
-const CATALOG_RETRIES: usize = 3;
 
 /// The counts over planned tasks, with "today" and "now" in the business's time zone. The
 /// overdue rule is the domain's `is_overdue`, written over `scheduled_at` (a whole-day task's
@@ -79,8 +73,9 @@ const CATALOG_RETRIES: usize = 3;
 /// Priority types and a team's operators are lists of ids from the catalog in memory
 /// (`names::in_ids`), so the query reads the index of planned tasks alone: `type_id IN (1, 5,
 /// 9)` costs less per task than looking the type up (a hashed sub-plan), 2,180 counts a
-/// second instead of 1,670 in pgbench. The row carries the catalog version it was read at; when that is newer than the
-/// catalog the lists came from, the counts are read again with the newer one.
+/// second instead of 1,670 in pgbench. The row carries the catalog version it was read at;
+/// when that is newer than the catalog the lists came from, the counts are read again with
+/// the newer one.
 pub async fn counts(
     db: &impl ConnectionTrait,
     names: &Names,
@@ -89,70 +84,74 @@ pub async fn counts(
     now: NaiveDateTime,
 ) -> StoreResult<Counts> {
     let backend = db.get_database_backend();
-    let day_start = today.and_time(NaiveTime::MIN);
-    let next_day = day_start + Duration::days(1);
     let mut catalog = names.held();
-    for _ in 0..CATALOG_RETRIES {
-        let priority_types = catalog.type_ids(|t| t.priority);
-        let priority = || names::in_ids(("t", "type_id"), &priority_types);
-        let overdue = Condition::any()
-            .add(Expr::col(("t", "scheduled_at")).lt(day_start))
-            .add(
-                Condition::all()
-                    .add(Expr::col(("t", "scheduled_time")).is_not_null())
-                    .add(Expr::col(("t", "scheduled_at")).lt(now)),
-            );
-        let mut q = Query::select()
-            .expr_as(Expr::cust("COUNT(*)"), "planned")
-            .expr_as(count_if(backend, overdue), "overdue")
-            .expr_as(
-                count_if(
-                    backend,
-                    Condition::all()
-                        .add(Expr::col(("t", "scheduled_at")).gte(day_start))
-                        .add(Expr::col(("t", "scheduled_at")).lt(next_day)),
-                ),
-                "due_today",
-            )
-            .expr_as(
-                count_if(backend, Condition::all().add(priority())),
-                "urgent",
-            )
-            .expr_as(
-                count_if(
-                    backend,
-                    Condition::all()
-                        .add(priority())
-                        .add(Expr::col(("t", "taken_by_id")).is_null()),
-                ),
-                "unassigned",
-            )
-            .expr_as(Expr::cust(names::VERSION_EXPR), "catalog_version")
-            .from_as("tasks", "t")
-            .and_where(Expr::cust(PLANNED_TASKS))
-            .to_owned();
-        scoped(&mut q, &catalog, scope);
+    for _ in 0..names::CATALOG_RETRIES {
+        let q = counts_query(backend, &catalog, scope, today, now);
         let Some(row) = CountsRow::find_by_statement(backend.build(&q))
             .one(db)
             .await?
         else {
             return Ok(Counts::default());
         };
-        if row.catalog_version > catalog.version {
-            catalog = names.at_least(db, row.catalog_version).await?;
-            continue;
+        if row.catalog_version <= catalog.version {
+            return Ok(row.counts);
         }
-        return Ok(Counts {
-            planned: row.planned,
-            overdue: row.overdue,
-            due_today: row.due_today,
-            urgent: row.urgent,
-            unassigned: row.unassigned,
-        });
+        catalog = names.at_least(db, row.catalog_version).await?;
     }
     Err(StoreError::Conflict(
         "The settings kept changing while the dashboard was read; retry.".into(),
     ))
+}
+
+fn counts_query(
+    backend: DbBackend,
+    catalog: &Catalog,
+    scope: Scope,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> SelectStatement {
+    let day_start = today.and_time(NaiveTime::MIN);
+    let next_day = day_start + Duration::days(1);
+    let priority_types = catalog.type_ids(|t| t.priority);
+    let priority = || names::in_ids(("t", "type_id"), &priority_types);
+    let overdue = Condition::any()
+        .add(Expr::col(("t", "scheduled_at")).lt(day_start))
+        .add(
+            Condition::all()
+                .add(Expr::col(("t", "scheduled_time")).is_not_null())
+                .add(Expr::col(("t", "scheduled_at")).lt(now)),
+        );
+    let mut q = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), "planned")
+        .expr_as(count_if(backend, overdue), "overdue")
+        .expr_as(
+            count_if(
+                backend,
+                Condition::all()
+                    .add(Expr::col(("t", "scheduled_at")).gte(day_start))
+                    .add(Expr::col(("t", "scheduled_at")).lt(next_day)),
+            ),
+            "due_today",
+        )
+        .expr_as(
+            count_if(backend, Condition::all().add(priority())),
+            "urgent",
+        )
+        .expr_as(
+            count_if(
+                backend,
+                Condition::all()
+                    .add(priority())
+                    .add(Expr::col(("t", "taken_by_id")).is_null()),
+            ),
+            "unassigned",
+        )
+        .expr_as(Expr::cust(names::VERSION_EXPR), "catalog_version")
+        .from_as("tasks", "t")
+        .and_where(Expr::cust(PLANNED_TASKS))
+        .to_owned();
+    scoped(&mut q, catalog, scope);
+    q
 }
 
 /// How closed tasks are grouped in the outcome report.

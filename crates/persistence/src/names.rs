@@ -102,6 +102,10 @@ fn named(what: &str, id: i64, name: Option<&String>) -> StoreResult<Ref> {
     }
 }
 
+/// How many times a read whose conditions came from the catalog is made again when the rows
+/// show the catalog changed under it (a list, the dashboard's counts).
+pub(crate) const CATALOG_RETRIES: usize = 3;
+
 /// `column IN (1, 5, 9)` over ids from the catalog, written into the SQL as numbers rather
 /// than bound. PostgreSQL turns a list of parameters into an array that it builds again for
 /// every row it tests, where a list of constants is built once: over an operator's 4,300

@@ -1355,9 +1355,6 @@ fn after_condition(
     any
 }
 
-/// How many times a list is read again when the catalog changed under it.
-const CATALOG_RETRIES: usize = 3;
-
 pub async fn list(
     db: &impl ConnectionTrait,
     names: &Names,
@@ -1392,7 +1389,7 @@ pub async fn list(
         }
     };
     let mut catalog = names.held();
-    for _ in 0..CATALOG_RETRIES {
+    for _ in 0..names::CATALOG_RETRIES {
         let mut select = view_select();
         apply_filter(&mut select, &catalog, &query.filter);
         let mut joined = Vec::new();

@@ -357,3 +357,31 @@ mod tests {
         assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
+
+/// `(generic_plans, custom_plans)` of each statement prepared in `conn`'s PostgreSQL session
+/// whose text matches every `LIKE` pattern.
+pub async fn prepared_plans(conn: &impl ConnectionTrait, patterns: &[&str]) -> Vec<(i64, i64)> {
+    let mut sql = "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+                   WHERE statement NOT LIKE '%pg_prepared_statements%'"
+        .to_owned();
+    for pattern in patterns {
+        sql.push_str(&format!(
+            " AND statement LIKE '{}'",
+            pattern.replace('\'', "''")
+        ));
+    }
+    conn.query_all_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        sql,
+    ))
+    .await
+    .expect("prepared statements")
+    .iter()
+    .map(|row| {
+        (
+            row.try_get_by_index::<i64>(0).expect("generic plans"),
+            row.try_get_by_index::<i64>(1).expect("custom plans"),
+        )
+    })
+    .collect()
+}

@@ -359,3 +359,57 @@ async fn renaming_a_customer_renames_it_on_every_task() {
         assert_eq!(row["customer_name"], "Zacarías");
     }
 }
+
+/// On PostgreSQL the pages of the customer list after a cursor are planned once per
+/// connection: the cursor's key reaches the planner as a sub-select and the page size is
+/// written into the statement (see `paging::cursor_value` and `paging::limited`).
+#[tokio::test]
+async fn postgresql_plans_the_customer_pages_after_a_cursor_once() {
+    use crm_persistence::customers::{self, CustomerKey, CustomerQuery, CustomerSort};
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    app.db
+        .execute_unprepared(
+            "INSERT INTO customers (name, archive_code, created_at, updated_at, version) \
+             SELECT 'Customer ' || (g * 7919 % 50000), 'plan' || g, now(), now(), 1 \
+             FROM generate_series(1, 50000) AS g",
+        )
+        .await
+        .expect("insert customers");
+    app.db
+        .execute_unprepared("ANALYZE customers")
+        .await
+        .expect("analyze");
+    // One held connection: every statement below runs on it.
+    let hot = crm_persistence::HotConnections::new(1);
+    let reader = crm_persistence::Reader::new(&app.db, &hot);
+    let mut after = None;
+    let mut seen = 0;
+    for _ in 0..12 {
+        let page = customers::list(
+            &reader,
+            CustomerQuery {
+                q: None,
+                consultant_id: None,
+                sort: CustomerSort::Name,
+                descending: false,
+                after: after.clone(),
+                limit: 50,
+            },
+        )
+        .await
+        .expect("a page");
+        let last = page.items.last().expect("a full page");
+        after = Some(CustomerKey::Name(last.name.clone(), last.id));
+        seen += page.items.len();
+    }
+    assert_eq!(seen, 600);
+    let plans =
+        crm_tests::prepared_plans(&reader, &[r#"%FROM "customers"%"#, r#"%"id") >%"#]).await;
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    // Five custom plans to learn what the statement costs, then the generic one.
+    assert!(plans[0].0 >= 5, "{plans:?}");
+}

@@ -9,7 +9,7 @@ use crm_domain::{Customer, CustomerPatch};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QueryTrait,
 };
 
 #[derive(Debug, Clone)]
@@ -145,7 +145,7 @@ fn contains_pattern(text: &str) -> LikeExpr {
     LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
-pub async fn list(db: &DatabaseConnection, query: CustomerQuery) -> StoreResult<Page<Customer>> {
+pub async fn list(db: &impl ConnectionTrait, query: CustomerQuery) -> StoreResult<Page<Customer>> {
     use customer::Column as C;
     let limit = query.limit.clamp(1, paging::MAX_LIMIT);
     let mut select = customer::Entity::find();
@@ -173,17 +173,19 @@ pub async fn list(db: &DatabaseConnection, query: CustomerQuery) -> StoreResult<
             sea_orm::Order::Asc
         },
     );
+    let backend = db.get_database_backend();
     if let Some(after) = &query.after {
+        let key = |v: sea_orm::Value| paging::cursor_value(backend, v);
         let (left, right) = match after {
             CustomerKey::Name(name, id) => (
                 Expr::tuple([Expr::col(C::Name), Expr::col(C::Id)]),
-                Expr::tuple([Expr::val(name.clone()), Expr::val(*id)]),
+                Expr::tuple([key(name.clone().into()), key((*id).into())]),
             ),
             CustomerKey::CreatedAt(at, id) => (
                 Expr::tuple([Expr::col(C::CreatedAt), Expr::col(C::Id)]),
-                Expr::tuple([Expr::val(*at), Expr::val(*id)]),
+                Expr::tuple([key((*at).into()), key((*id).into())]),
             ),
-            CustomerKey::Id(id) => (Expr::col(C::Id), Expr::val(*id)),
+            CustomerKey::Id(id) => (Expr::col(C::Id), key((*id).into())),
         };
         select = select.filter(if query.descending {
             left.lt(right)
@@ -194,9 +196,9 @@ pub async fn list(db: &DatabaseConnection, query: CustomerQuery) -> StoreResult<
     if let Some(column) = column {
         select = select.order_by(column, order.clone());
     }
-    let rows = select
-        .order_by(C::Id, order)
-        .limit(limit + 1)
+    let statement = paging::limited(select.order_by(C::Id, order).build(backend), limit + 1);
+    let rows = customer::Entity::find()
+        .from_raw_sql(statement)
         .all(db)
         .await?;
     Ok(paging::split(rows, limit).map(to_domain))

@@ -209,7 +209,7 @@ pub async fn list(
         after,
         limit: page.limit()?,
     };
-    let found = customers::list(&state.db, query).await?;
+    let found = customers::list(&state.reader(), query).await?;
     let domain = state.archive_domain.clone();
     Ok(web::Json(list_of(
         found,

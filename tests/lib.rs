@@ -340,24 +340,6 @@ impl TestApp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::replace_database;
-
-    #[test]
-    fn database_names_are_swapped_in_urls() {
-        assert_eq!(
-            replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h/test?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
-}
-
 /// `(generic_plans, custom_plans)` of each statement prepared in `conn`'s PostgreSQL session
 /// whose text matches every `LIKE` pattern.
 pub async fn prepared_plans(conn: &impl ConnectionTrait, patterns: &[&str]) -> Vec<(i64, i64)> {
@@ -384,4 +366,22 @@ pub async fn prepared_plans(conn: &impl ConnectionTrait, patterns: &[&str]) -> V
         )
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
 }

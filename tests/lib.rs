@@ -45,7 +45,7 @@ impl TestDatabase {
                     .await
                     .expect("create the test database");
                 admin.close().await.ok();
-                let test_url = replace_database(&url, &name);
+                let test_url = crm_persistence::replace_database(&url, &name);
                 (
                     TestDatabase::Postgres {
                         server_url: url,
@@ -60,23 +60,6 @@ impl TestDatabase {
                 (TestDatabase::Sqlite(dir), url)
             }
         }
-    }
-}
-
-/// `postgres://u@h:5432/db?x` with the database name swapped.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
     }
 }
 
@@ -366,22 +349,4 @@ pub async fn prepared_plans(conn: &impl ConnectionTrait, patterns: &[&str]) -> V
         )
     })
     .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::replace_database;
-
-    #[test]
-    fn database_names_are_swapped_in_urls() {
-        assert_eq!(
-            replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h/test?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
 }

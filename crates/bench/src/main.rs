@@ -168,18 +168,6 @@ impl Runner {
     }
 }
 
-/// `url` naming database `name` instead, with its parameters (`?sslmode=...`) kept.
-fn on_database(url: &str, name: &str) -> String {
-    let (base, params) = url
-        .split_once('?')
-        .map_or((url, None), |(b, p)| (b, Some(p)));
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    match params {
-        Some(p) => format!("{server}/{name}?{p}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
 fn psql(url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
         .args([url, "-Atqc", sql])
@@ -244,7 +232,7 @@ async fn run(mut args: Args) -> Result<(), String> {
             "DROP DATABASE IF EXISTS crm_bench WITH (FORCE)",
         )?;
         psql(&args.database, "CREATE DATABASE crm_bench")?;
-        on_database(&args.database, "crm_bench")
+        crm_persistence::replace_database(&args.database, "crm_bench")
     } else {
         format!("sqlite://{}?mode=rwc", work.join("crm.db").display())
     };
@@ -474,7 +462,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     let rss = peak_rss_mib(pid);
 
     let (select_tps, insert_tps) = if postgres {
-        let bench_db = on_database(&args.database, "crm_pgbench");
+        let bench_db = crm_persistence::replace_database(&args.database, "crm_pgbench");
         psql(
             &args.database,
             "DROP DATABASE IF EXISTS crm_pgbench WITH (FORCE)",
@@ -615,21 +603,4 @@ async fn run(mut args: Args) -> Result<(), String> {
         return Err(format!("{errors} requests failed in the smoke run"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::on_database;
-
-    #[test]
-    fn another_database_keeps_the_url_parameters() {
-        assert_eq!(
-            on_database("postgres://u@h:5432/postgres?sslmode=disable", "crm_bench"),
-            "postgres://u@h:5432/crm_bench?sslmode=disable"
-        );
-        assert_eq!(
-            on_database("postgres://u@h:5432/postgres", "crm_pgbench"),
-            "postgres://u@h:5432/crm_pgbench"
-        );
-    }
 }

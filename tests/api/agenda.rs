@@ -458,3 +458,89 @@ async fn reports_add_up_to_the_closed_tasks() {
         .problem(400);
     app.get("/api/v1/reports/outcomes").await.problem(400);
 }
+
+/// On PostgreSQL the agenda's statement is planned once per connection: its days are written
+/// into it. Bound, they kept PostgreSQL planning it at every request.
+#[tokio::test]
+async fn postgresql_plans_the_agenda_once() {
+    use crm_persistence::tasks::{self, TaskFilter, TaskQuery, TaskSort};
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let visit = new_type(&app, "Visit", true, false).await;
+    let team = app
+        .post("/api/v1/teams", &json!({"name": "Trainers"}))
+        .await
+        .ok(201)["id"]
+        .as_i64()
+        .unwrap();
+    let mut operators = Vec::new();
+    for name in ["Ana", "Bea", "Carla", "Dora", "Elena"] {
+        operators.push(app.operator(name, "operator").await.0);
+    }
+    for member in &operators[..2] {
+        app.patch(
+            &format!("/api/v1/operators/{member}"),
+            &json!({"team_id": team}),
+        )
+        .await
+        .ok(200);
+    }
+    let customer = app.customer(json!({"name": "Agenda Co"})).await;
+    // 100,000 tasks over the first half of 2027, one in three planned, spread over the five
+    // operators: a month's agenda is a sixth of them.
+    let first = operators[0];
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO tasks (kind, customer_id, description, type_id, scheduled_date, \
+             scheduled_at, creator_id, responsible_id, created_at, status, version, updated_at) \
+             SELECT 'task', {customer}, 'Visit ' || g, {visit}, d::date, d, 1, {first} + g % 5, \
+             now(), CASE WHEN g % 3 = 0 THEN 'planned' ELSE 'done' END, 1, now() \
+             FROM generate_series(1, 100000) AS g, \
+             LATERAL (SELECT TIMESTAMP '2027-01-01' + (g * 7919 % 100000) * INTERVAL '150 seconds' AS d) AS s"
+        ))
+        .await
+        .expect("insert tasks");
+    app.db
+        .execute_unprepared("ANALYZE tasks")
+        .await
+        .expect("analyze");
+    // One held connection: its prepared statements are the ones `pg_prepared_statements` shows.
+    let hot = crm_persistence::HotConnections::new(1);
+    let reader = crm_persistence::Reader::new(&app.db, &hot);
+    let names = crm_persistence::Names::new();
+    names.reload(&app.db).await.expect("catalog");
+    let month = |m| chrono::NaiveDate::from_ymd_opt(2027, m, 1).expect("a date");
+    for _ in 0..12 {
+        let page = tasks::list(
+            &reader,
+            &names,
+            TaskQuery {
+                filter: TaskFilter {
+                    kind: Some(crm_domain::TaskKind::Task),
+                    status: Some(crm_domain::TaskStatus::Planned),
+                    team_id: Some(team),
+                    scheduled_from: Some(month(3)),
+                    scheduled_to: month(4).pred_opt(),
+                    agenda_only: true,
+                    ..Default::default()
+                },
+                sort: vec![(TaskSort::ScheduledAt, false)],
+                after: None,
+                limit: 50,
+            },
+        )
+        .await
+        .expect("the agenda");
+        assert_eq!(page.items.len(), 50);
+        assert!(page.items.iter().all(|t| {
+            operators[..2].contains(&t.responsible.id)
+                && chrono::Datelike::month(&t.scheduled_date) == 3
+        }));
+    }
+    let plans = crm_tests::prepared_plans(&reader, &[r#"%"t"."type_id" IN (%"#]).await;
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    assert_eq!(plans[0].1, 0, "custom plans: {plans:?}");
+}

@@ -115,7 +115,7 @@ pub struct Entry {
     pub data: String,
 }
 
-#[derive(Debug, sea_orm::FromQueryResult)]
+#[derive(Debug)]
 struct EntryRow {
     id: i64,
     kind: String,
@@ -124,6 +124,29 @@ struct EntryRow {
     summary: String,
     data: String,
     catalog_version: i64,
+}
+
+/// The columns [`page`] reads, in the order [`EntryRow`] decodes them; the catalog version
+/// follows.
+const ENTRY_COLUMNS: [&str; 6] = ["id", "kind", "occurred_at", "actor_id", "summary", "data"];
+
+/// Decoded by position, as task views are (`tasks::TaskRow`): by name, each column of each
+/// row is looked up in the row's map of column names.
+impl sea_orm::FromQueryResult for EntryRow {
+    fn from_query_result(
+        row: &sea_orm::QueryResult,
+        _prefix: &str,
+    ) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            id: row.try_get_by_index(0)?,
+            kind: row.try_get_by_index(1)?,
+            occurred_at: row.try_get_by_index(2)?,
+            actor_id: row.try_get_by_index(3)?,
+            summary: row.try_get_by_index(4)?,
+            data: row.try_get_by_index(5)?,
+            catalog_version: row.try_get_by_index(ENTRY_COLUMNS.len())?,
+        })
+    }
 }
 
 /// Every kind of entry, as filters name them.
@@ -152,7 +175,7 @@ pub async fn page(
     use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
     let limit = limit.clamp(1, crate::MAX_LIMIT);
     let mut q = Query::select();
-    for col in ["id", "kind", "occurred_at", "actor_id", "summary", "data"] {
+    for col in ENTRY_COLUMNS {
         q.column(("e", col));
     }
     q.expr_as(Expr::cust(crate::names::VERSION_EXPR), "catalog_version")

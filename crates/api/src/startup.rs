@@ -203,6 +203,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+/// The log target of the access log, one line per request at `info`.
+const ACCESS_LOG: &str = "crm_api::access";
 
 /// Each worker's state: the shared one, with a pool of the worker's own on PostgreSQL.
 /// SQLite keeps one pool: sqlx runs each SQLite connection on a thread of its own anyway,
@@ -257,7 +259,12 @@ fn serve(listener: TcpListener, state: AppState, config: &Config) -> std::io::Re
                 !cors_origins.is_empty(),
                 cors(&cors_origins),
             ))
-            .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("crm_api::access"))
+            // Off when its lines would be dropped (`RUST_LOG=error`): it formats each request
+            // line and wraps each body to count its bytes before the level is looked at.
+            .wrap(middleware::Condition::new(
+                log::log_enabled!(target: ACCESS_LOG, log::Level::Info),
+                middleware::Logger::new("%r %s %b %Dms").log_target(ACCESS_LOG),
+            ))
     })
     .listen(listener)?;
     if let Some(n) = workers {

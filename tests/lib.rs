@@ -323,6 +323,21 @@ impl TestApp {
     }
 }
 
+/// Adds tasks in one statement, `rows` a `SELECT` of their `kind, customer_id, description,
+/// type_id, scheduled_date, scheduled_at, creator_id, responsible_id, created_at, status,
+/// version, updated_at`, then analyses the table as autovacuum would on a database in use.
+pub async fn insert_tasks(db: &DatabaseConnection, rows: &str) {
+    db.execute_unprepared(&format!(
+        "INSERT INTO tasks (kind, customer_id, description, type_id, scheduled_date, \
+         scheduled_at, creator_id, responsible_id, created_at, status, version, updated_at) {rows}"
+    ))
+    .await
+    .expect("insert tasks");
+    db.execute_unprepared("ANALYZE tasks")
+        .await
+        .expect("analyze");
+}
+
 /// `(generic_plans, custom_plans)` of each statement prepared in `conn`'s PostgreSQL session
 /// whose text matches every `LIKE` pattern.
 pub async fn prepared_plans(conn: &impl ConnectionTrait, patterns: &[&str]) -> Vec<(i64, i64)> {

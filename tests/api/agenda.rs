@@ -464,7 +464,6 @@ async fn reports_add_up_to_the_closed_tasks() {
 #[tokio::test]
 async fn postgresql_plans_the_agenda_once() {
     use crm_persistence::tasks::{self, TaskFilter, TaskQuery, TaskSort};
-    use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
     if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
         return;
@@ -492,21 +491,16 @@ async fn postgresql_plans_the_agenda_once() {
     // 100,000 tasks over the first half of 2027, one in three planned, spread over the five
     // operators: a month's agenda is a sixth of them.
     let first = operators[0];
-    app.db
-        .execute_unprepared(&format!(
-            "INSERT INTO tasks (kind, customer_id, description, type_id, scheduled_date, \
-             scheduled_at, creator_id, responsible_id, created_at, status, version, updated_at) \
-             SELECT 'task', {customer}, 'Visit ' || g, {visit}, d::date, d, 1, {first} + g % 5, \
+    crm_tests::insert_tasks(
+        &app.db,
+        &format!(
+            "SELECT 'task', {customer}, 'Visit ' || g, {visit}, d::date, d, 1, {first} + g % 5, \
              now(), CASE WHEN g % 3 = 0 THEN 'planned' ELSE 'done' END, 1, now() \
              FROM generate_series(1, 100000) AS g, \
              LATERAL (SELECT TIMESTAMP '2027-01-01' + (g * 7919 % 100000) * INTERVAL '150 seconds' AS d) AS s"
-        ))
-        .await
-        .expect("insert tasks");
-    app.db
-        .execute_unprepared("ANALYZE tasks")
-        .await
-        .expect("analyze");
+        ),
+    )
+    .await;
     // One held connection: its prepared statements are the ones `pg_prepared_statements` shows.
     let hot = crm_persistence::HotConnections::new(1);
     let reader = crm_persistence::Reader::new(&app.db, &hot);

@@ -1252,28 +1252,22 @@ async fn postgresql_vacuums_tasks_after_two_percent_changed() {
 #[tokio::test]
 async fn postgresql_plans_the_pages_after_a_cursor_once() {
     use crm_persistence::tasks::{self, TaskFilter, TaskQuery, TaskSort};
-    use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
     if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
         return;
     }
     let customer = app.customer(json!({"name": "Plan Co"})).await;
     let call = world(&app).await.call;
-    app.db
-        .execute_unprepared(&format!(
-            "INSERT INTO tasks (kind, customer_id, description, type_id, scheduled_date, \
-             scheduled_at, creator_id, responsible_id, created_at, status, version, updated_at) \
-             SELECT 'task', {customer}, 'Call ' || g, {call}, \
+    crm_tests::insert_tasks(
+        &app.db,
+        &format!(
+            "SELECT 'task', {customer}, 'Call ' || g, {call}, \
              d::date, d, 1, 1, now(), CASE WHEN g % 5 < 3 THEN 'done' ELSE 'planned' END, 1, now() \
              FROM generate_series(1, 100000) AS g, \
              LATERAL (SELECT TIMESTAMP '2027-01-01' + (g * 7919 % 100000) * INTERVAL '1 hour' AS d) AS s"
-        ))
-        .await
-        .expect("insert tasks");
-    app.db
-        .execute_unprepared("ANALYZE tasks")
-        .await
-        .expect("analyze");
+        ),
+    )
+    .await;
     // One held connection: every statement below runs on it, so its prepared statements
     // are the ones `pg_prepared_statements` shows.
     let hot = crm_persistence::HotConnections::new(1);

@@ -538,3 +538,31 @@ async fn postgresql_plans_the_agenda_once() {
     assert_eq!(plans.len(), 1, "{plans:?}");
     assert_eq!(plans[0].1, 0, "custom plans: {plans:?}");
 }
+
+/// Days at the ends of the calendar: the last of year 9999 is answered, a day outside the
+/// years 1 to 9999 is a 400 naming its field, and nothing fails inside.
+#[tokio::test]
+async fn days_at_the_ends_of_the_calendar_are_answered_or_rejected() {
+    let app = spawn_app().await;
+    for ok in [
+        "/api/v1/tasks?scheduled_to=9999-12-31",
+        "/api/v1/tasks?scheduled_from=9999-12-31&scheduled_to=9999-12-31",
+        "/api/v1/tasks?scheduled_from=0001-01-01&created_to=9999-12-31",
+        "/api/v1/agenda?from=9999-12-29",
+        "/api/v1/agenda?from=0001-01-01&to=0001-01-31",
+    ] {
+        let reply = app.get(ok).await;
+        assert_eq!(reply.json["items"], json!([]), "{ok}");
+    }
+    for (bad, field) in [
+        ("/api/v1/tasks?scheduled_from=-0001-01-01", "scheduled_from"),
+        ("/api/v1/tasks?scheduled_to=%2B10000-01-01", "scheduled_to"),
+        ("/api/v1/tasks?created_from=-262143-01-01", "created_from"),
+        ("/api/v1/agenda?from=-262143-01-01", "from"),
+        ("/api/v1/agenda?from=9999-12-01&to=%2B10000-01-01", "to"),
+    ] {
+        let reply = app.get(bad).await;
+        let problem = reply.problem(400);
+        assert_eq!(problem["errors"][0]["field"], field, "{bad}: {problem}");
+    }
+}

@@ -6,11 +6,24 @@ use crate::extract::MAX_JSON_BYTES;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
+use chrono::{Datelike, NaiveDate};
 use crm_domain::{Color, Description, Email, InvalidText, Name, Phone};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
+
+/// A day given in a query parameter, of the years 1 to 9999: what ISO 8601 writes with four
+/// digits and what both databases store. Outside them, 400 naming the field.
+pub fn calendar_day(field: &str, day: Option<NaiveDate>) -> Result<Option<NaiveDate>, ApiError> {
+    match day {
+        Some(d) if !(1..=9999).contains(&d.year()) => Err(ApiError::BadRequest {
+            detail: format!("{field} must be a day of the years 1 to 9999."),
+            errors: vec![FieldError::new(field, "a day of the years 1 to 9999")],
+        }),
+        _ => Ok(day),
+    }
+}
 
 pub struct Valid<T>(pub T);
 

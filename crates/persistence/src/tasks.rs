@@ -11,7 +11,7 @@ use crate::paging::{self, Page};
 use crate::timeline::{self, NewEntry};
 use crate::write::{Insert, Session, Step};
 use crate::{StoreError, StoreResult};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use crm_domain::task::{self as lifecycle, default_responsible};
 use crm_domain::{
     FieldChange, NextAction, Ref, Role, TaskKind, TaskState, TaskStatus, TaskTypeRef, TaskView,
@@ -1364,18 +1364,28 @@ fn scheduled_range(
         }
         return;
     }
+    // A timestamp PostgreSQL reads as written: years of four digits. Days outside them are
+    // bound on `scheduled_date`, which takes any day PostgreSQL has.
     let day_start = |day: NaiveDate| {
-        Expr::cust(format!(
-            "'{}'",
-            day.and_time(NaiveTime::MIN).format("%Y-%m-%d %H:%M:%S")
-        ))
+        (1..=9999).contains(&day.year()).then(|| {
+            Expr::cust(format!(
+                "'{}'",
+                day.and_time(NaiveTime::MIN).format("%Y-%m-%d %H:%M:%S")
+            ))
+        })
     };
     if let Some(from) = from {
-        q.and_where(Expr::col(("t", "scheduled_at")).gte(day_start(from)));
+        q.and_where(match day_start(from) {
+            Some(at) => Expr::col(("t", "scheduled_at")).gte(at),
+            None => Expr::col(("t", "scheduled_date")).gte(from),
+        });
     }
-    // The last day ends where the next begins; no day follows the last date there is.
-    if let Some(after) = to.and_then(|to| to.succ_opt()) {
-        q.and_where(Expr::col(("t", "scheduled_at")).lt(day_start(after)));
+    if let Some(to) = to {
+        // The last day ends where the next begins.
+        q.and_where(match to.succ_opt().and_then(day_start) {
+            Some(at) => Expr::col(("t", "scheduled_at")).lt(at),
+            None => Expr::col(("t", "scheduled_date")).lte(to),
+        });
     }
 }
 
@@ -1558,15 +1568,25 @@ mod tests {
         let (sql, values) = (st.sql, st.values.map(|v| v.0).unwrap_or_default());
         assert!(sql.contains(r#""t"."scheduled_date" <= ?"#), "{sql}");
         assert_eq!(values.len(), 2, "{values:?}");
-        // Up to the last date there is: no end.
-        let mut q = view_select();
-        let last = TaskFilter {
-            scheduled_to: Some(NaiveDate::MAX),
-            ..Default::default()
-        };
-        apply_filter(&mut q, DbBackend::Postgres, &Catalog::default(), &last);
-        let sql = DbBackend::Postgres.build(&q).to_string();
-        assert!(!sql.contains("scheduled_at"), "{sql}");
+        // Days whose start is not a four-digit year's are bound.
+        for (from, to) in [
+            (
+                day(1),
+                NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date"),
+            ),
+            (NaiveDate::MIN, NaiveDate::MAX),
+        ] {
+            let mut q = view_select();
+            let far = TaskFilter {
+                scheduled_from: Some(from),
+                scheduled_to: Some(to),
+                ..Default::default()
+            };
+            apply_filter(&mut q, DbBackend::Postgres, &Catalog::default(), &far);
+            let sql = DbBackend::Postgres.build(&q).sql;
+            assert!(sql.contains(r#""t"."scheduled_date" <= $"#), "{sql}");
+            assert!(!sql.contains('+'), "{sql}");
+        }
     }
 
     #[test]

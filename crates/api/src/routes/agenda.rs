@@ -42,8 +42,8 @@ pub struct CalendarToken {
 }
 
 fn range(q: &AgendaQuery, state: &AppState) -> Result<(NaiveDate, NaiveDate)> {
-    let from = q.from.unwrap_or_else(|| state.today());
-    let to = q.to.unwrap_or(from + Duration::days(6));
+    let from = crate::valid::calendar_day("from", q.from)?.unwrap_or_else(|| state.today());
+    let to = crate::valid::calendar_day("to", q.to)?.unwrap_or(from + Duration::days(6));
     let bad = |field: &str, detail: String| ApiError::BadRequest {
         errors: vec![FieldError::new(field, detail.clone())],
         detail,

@@ -692,6 +692,14 @@ pub async fn list(
     q: web::Query<TaskListQuery>,
 ) -> Result<web::Json<ListOf<TaskOut>>> {
     let q = q.into_inner();
+    for (field, day) in [
+        ("created_from", q.created_from),
+        ("created_to", q.created_to),
+        ("scheduled_from", q.scheduled_from),
+        ("scheduled_to", q.scheduled_to),
+    ] {
+        crate::valid::calendar_day(field, day)?;
+    }
     let sort = parse_sort(q.sort.as_deref())?;
     let sort_key = sort_text(&sort);
     if q.q

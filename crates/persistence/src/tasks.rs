@@ -1346,9 +1346,9 @@ fn apply_filter(q: &mut SelectStatement, backend: DbBackend, catalog: &Catalog, 
 /// month answered 2,450 requests a second instead of 3,350. Ranges of days are few (this
 /// week, this month), and each is its own prepared statement.
 ///
-/// On SQLite, the days bound, on `scheduled_date`, as before. There the `scheduled_at` range
-/// led the planner through the index of kinds and statuses, and the same agenda was no faster
-/// under load, in some runs slower (810-1,590 requests a second against 1,170-1,660).
+/// On SQLite, the days are bound, on `scheduled_date`: a `scheduled_at` range there leads the
+/// planner through the index of kinds and statuses, and the same agenda was no faster under
+/// load, in some runs slower (810-1,590 requests a second against 1,170-1,660).
 fn scheduled_range(
     q: &mut SelectStatement,
     backend: DbBackend,

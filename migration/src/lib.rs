@@ -14,6 +14,7 @@ mod m20261123_000009_index_planned_tasks;
 mod m20261125_000010_task_tag_ids;
 mod m20261125_000011_task_customer_name;
 mod m20261125_000012_tasks_autovacuum;
+mod m20261126_000013_planned_task_counts;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_task_tag_ids::Migration),
             Box::new(m20261125_000011_task_customer_name::Migration),
             Box::new(m20261125_000012_tasks_autovacuum::Migration),
+            Box::new(m20261126_000013_planned_task_counts::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 use crm_tests::{TestApp, spawn_app, spawn_app_with};
 use icalendar::{Calendar, CalendarComponent, Component};
 use reqwest::Method;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 async fn outcome(app: &TestApp, name: &str) -> i64 {
@@ -142,6 +143,180 @@ async fn dashboard_counts_move_as_tasks_are_taken_and_closed() {
     .ok(200);
     let by_team = app.get(&format!("/api/v1/dashboard?team_id={team}")).await;
     assert_eq!(by_team.ok(200)["counts"]["planned"], 1);
+}
+
+/// The dashboard's counts, as counting the planned tasks themselves gives them: of everyone,
+/// of `deborah`, of `maribel` and of `team`.
+async fn counted(app: &TestApp, today: chrono::NaiveDate, scopes: &[(&str, String)]) -> Vec<Value> {
+    let mut all = Vec::new();
+    for (query, condition) in scopes {
+        let sql = format!(
+            "SELECT COUNT(*), \
+             COUNT(CASE WHEN scheduled_date < '{today}' THEN 1 END), \
+             COUNT(CASE WHEN scheduled_date = '{today}' THEN 1 END), \
+             COUNT(CASE WHEN p.priority THEN 1 END), \
+             COUNT(CASE WHEN p.priority AND taken_by_id IS NULL THEN 1 END) \
+             FROM tasks JOIN task_types p ON p.id = tasks.type_id \
+             WHERE status = 'planned' AND kind = 'task' AND {condition}"
+        );
+        let row = app
+            .db
+            .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        let n = |i| row.try_get_by_index::<i64>(i).unwrap();
+        let expected = [json!({
+            "planned": n(0), "overdue": n(1), "due_today": n(2), "urgent": n(3), "unassigned": n(4)
+        })];
+        let shown = app.get(&format!("/api/v1/dashboard{query}")).await;
+        assert_eq!(shown.ok(200)["counts"], expected[0], "dashboard{query}");
+        all.push(expected[0].clone());
+    }
+    all
+}
+
+/// The planned, urgent and unassigned counts are kept per operator, type and whether taken
+/// (`planned_task_counts`), moved by triggers on every write. Each way a task enters, leaves
+/// or moves between them keeps them equal to the tasks, before and after the changes are
+/// folded into the counts.
+#[tokio::test]
+async fn dashboard_counts_agree_with_the_tasks_through_every_change() {
+    let app = spawn_app().await;
+    let today = local_today(chrono_tz::UTC);
+    let call = new_type(&app, "Call", true, false).await;
+    let quote = new_type(&app, "Quote", true, true).await;
+    let (deborah, deborah_token) = app.operator("Deborah", "operator").await;
+    let (maribel, _) = app.operator("Maribel", "operator").await;
+    let team = app
+        .post("/api/v1/teams", &json!({"name": "Sales"}))
+        .await
+        .ok(201)["id"]
+        .clone();
+    app.patch(
+        &format!("/api/v1/operators/{maribel}"),
+        &json!({"team_id": team}),
+    )
+    .await
+    .ok(200);
+    let customer = app.customer(json!({"name": "Manolo"})).await;
+    let scopes = [
+        ("", "1 = 1".to_owned()),
+        (
+            &*format!("?operator_id={deborah}"),
+            format!("responsible_id = {deborah}"),
+        ),
+        (
+            &*format!("?operator_id={maribel}"),
+            format!("responsible_id = {maribel}"),
+        ),
+        (
+            &*format!("?team_id={team}"),
+            format!("responsible_id = {maribel}"),
+        ),
+    ];
+    let fold = || async {
+        crm_persistence::dashboard::fold_counts(&app.db)
+            .await
+            .expect("fold");
+        assert_eq!(app.count("planned_task_count_changes").await, 0);
+    };
+
+    let late = task(&app, customer, call, &day(today, -1), None, deborah).await;
+    let due = task(&app, customer, quote, &day(today, 0), None, deborah).await;
+    let later = task(
+        &app,
+        customer,
+        quote,
+        &day(today, 2),
+        Some("10:00"),
+        maribel,
+    )
+    .await;
+    let other = task(&app, customer, call, &day(today, 3), None, maribel).await;
+    let first = counted(&app, today, &scopes).await;
+    assert_eq!(
+        first[0],
+        json!({"planned": 4, "overdue": 1, "due_today": 1, "urgent": 2, "unassigned": 2})
+    );
+    fold().await;
+    assert_eq!(
+        counted(&app, today, &scopes).await,
+        first,
+        "folding changes nothing"
+    );
+
+    // Taken in charge: out of the unassigned.
+    app.send(app.request_as(
+        &deborah_token,
+        Method::POST,
+        &format!("/api/v1/tasks/{}/take", due["id"]),
+    ))
+    .await
+    .ok(200);
+    counted(&app, today, &scopes).await;
+    // Another type, another responsible.
+    app.patch(
+        &format!("/api/v1/tasks/{}", other["id"]),
+        &json!({"type_id": quote}),
+    )
+    .await
+    .ok(200);
+    app.patch(
+        &format!("/api/v1/tasks/{}", later["id"]),
+        &json!({"responsible_id": deborah}),
+    )
+    .await
+    .ok(200);
+    counted(&app, today, &scopes).await;
+    fold().await;
+    counted(&app, today, &scopes).await;
+
+    // Closed with a follow-up of another type for another operator, closed, cancelled,
+    // reopened, copied.
+    let all = app.get("/api/v1/outcomes").await;
+    let outcomes = all.ok(200)["items"].as_array().unwrap().clone();
+    let with = |status: &str| {
+        outcomes
+            .iter()
+            .find(|o| o["resulting_status"] == status || o["status"] == status)
+            .unwrap()["id"]
+            .clone()
+    };
+    app.post(
+        &format!("/api/v1/tasks/{}/next", late["id"]),
+        &json!({"outcome_id": with("done"), "action": "continue",
+            "follow_up": {"description": "again", "type_id": quote, "scheduled_date": day(today, 0), "responsible_id": maribel}}),
+    )
+    .await
+    .ok(200);
+    counted(&app, today, &scopes).await;
+    app.post(
+        &format!("/api/v1/tasks/{}/next", due["id"]),
+        &json!({"outcome_id": with("done"), "action": "close"}),
+    )
+    .await
+    .ok(200);
+    app.post(
+        &format!("/api/v1/tasks/{}/next", other["id"]),
+        &json!({"outcome_id": with("cancelled"), "action": "close"}),
+    )
+    .await
+    .ok(200);
+    counted(&app, today, &scopes).await;
+    app.post(&format!("/api/v1/tasks/{}/reopen", due["id"]), &json!({}))
+        .await
+        .ok(200);
+    app.post(&format!("/api/v1/tasks/{}/copy", later["id"]), &json!({}))
+        .await
+        .ok(201);
+    let before_fold = counted(&app, today, &scopes).await;
+    fold().await;
+    assert_eq!(counted(&app, today, &scopes).await, before_fold);
+    assert_eq!(
+        before_fold[0],
+        json!({"planned": 4, "overdue": 0, "due_today": 2, "urgent": 4, "unassigned": 3})
+    );
 }
 
 #[tokio::test]

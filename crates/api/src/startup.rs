@@ -71,6 +71,7 @@ impl Application {
             document_max_bytes: config.document_max_bytes,
         };
         spawn_key_purge(db.clone());
+        spawn_count_fold(db.clone());
         let listener = TcpListener::bind(&config.bind_addr)?;
         let port = listener.local_addr()?.port();
         let server = serve(listener, state, &config)?;
@@ -115,6 +116,21 @@ fn spawn_key_purge(db: DatabaseConnection) {
                 Ok(0) => {}
                 Ok(n) => log::info!("forgot {n} expired idempotency keys"),
                 Err(e) => log::warn!("purging idempotency keys: {e}"),
+            }
+        }
+    });
+}
+
+/// Folds the changes to the dashboard's kept counts into them every second, so that a
+/// dashboard adds up a few rows per operator (`dashboard::fold_counts`).
+fn spawn_count_fold(db: DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
+        every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every_second.tick().await;
+            if let Err(e) = crm_persistence::dashboard::fold_counts(&db).await {
+                log::warn!("folding the dashboard's counts: {e}");
             }
         }
     });

@@ -2,11 +2,13 @@
 
 use crate::names::{self, Catalog};
 use crate::{Names, StoreError, StoreResult};
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sea_orm::sea_query::{
-    Alias, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
+    Alias, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, UnionType,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, TransactionTrait,
+};
 
 /// Whose tasks: one operator's (as responsible), a team's, or everyone's.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,15 +42,25 @@ fn count_if(backend: DbBackend, cond: Condition) -> Expr {
     Expr::cust_with_expr(sql, cond)
 }
 
-/// The scope as conditions on the task's own columns, a team as its members' ids from the
-/// catalog.
-fn scoped(q: &mut SelectStatement, catalog: &Catalog, scope: Scope) {
+/// The sum of `k.n` over the rows that meet `cond`, 0 without any, as a 64-bit integer
+/// (PostgreSQL sums `BIGINT`s into a `NUMERIC`).
+fn sum_if(backend: DbBackend, cond: Condition) -> Expr {
+    let sql = match backend {
+        DbBackend::Postgres => "CAST(COALESCE(SUM(k.n) FILTER (WHERE $1), 0) AS BIGINT)",
+        _ => "CAST(COALESCE(SUM(k.n) FILTER (WHERE ?), 0) AS BIGINT)",
+    };
+    Expr::cust_with_expr(sql, cond)
+}
+
+/// The scope as conditions on an operator column (`responsible_id` of `table`), a team as
+/// its members' ids from the catalog.
+fn scoped(q: &mut SelectStatement, table: &'static str, catalog: &Catalog, scope: Scope) {
     if let Some(op) = scope.operator_id {
-        q.and_where(Expr::col(("t", "responsible_id")).eq(op));
+        q.and_where(Expr::col((table, "responsible_id")).eq(op));
     }
     if let Some(team) = scope.team_id {
         q.and_where(names::in_ids(
-            ("t", "responsible_id"),
+            (table, "responsible_id"),
             &catalog.team_members(team),
         ));
     }
@@ -66,16 +78,19 @@ struct CountsRow {
     catalog_version: i64,
 }
 
-/// The counts over planned tasks, with "today" and "now" in the business's time zone. The
-/// overdue rule is the domain's `is_overdue`, written over `scheduled_at` (a whole-day task's
-/// is the start of its day), so that the index answers it.
+/// The counts over planned tasks, with "today" and "now" in the business's time zone.
+///
+/// Planned, urgent and unassigned are sums over the kept counts per responsible operator,
+/// type and whether the task was taken (`planned_task_counts`, with the changes not folded
+/// in yet): a few dozen rows per operator, where counting the tasks themselves read each of
+/// an operator's thousands of planned tasks. Overdue and due today depend on the clock, and
+/// are counted over the tasks scheduled before tomorrow only, in the index of planned tasks.
+/// The overdue rule is the domain's `is_overdue`, written over `scheduled_at` (a whole-day
+/// task's is the start of its day).
 ///
 /// Priority types and a team's operators are lists of ids from the catalog in memory
-/// (`names::in_ids`), so the query reads the index of planned tasks alone: `type_id IN (1, 5,
-/// 9)` costs less per task than looking the type up (a hashed sub-plan), 2,180 counts a
-/// second instead of 1,670 in pgbench. The row carries the catalog version it was read at;
-/// when that is newer than the catalog the lists came from, the counts are read again with
-/// the newer one.
+/// (`names::in_ids`). The row carries the catalog version it was read at; when that is newer
+/// than the catalog the lists came from, the counts are read again with the newer one.
 pub async fn counts(
     db: &impl ConnectionTrait,
     names: &Names,
@@ -103,6 +118,18 @@ pub async fn counts(
     ))
 }
 
+/// A moment as a condition's operand: on PostgreSQL, the start of a day is written into the
+/// SQL, as the task list's ranges of days are (`tasks::scheduled_range`): bound, the planner
+/// finds its custom plans cheaper than the generic one and plans the statement at every
+/// request. A day's start changes once a day.
+fn day_start(backend: DbBackend, at: NaiveDateTime) -> Expr {
+    if backend == DbBackend::Postgres && (1..=9999).contains(&at.year()) {
+        Expr::cust(format!("'{}'", at.format("%Y-%m-%d %H:%M:%S")))
+    } else {
+        Expr::val(at)
+    }
+}
+
 fn counts_query(
     backend: DbBackend,
     catalog: &Catalog,
@@ -110,49 +137,137 @@ fn counts_query(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> SelectStatement {
-    let day_start = today.and_time(NaiveTime::MIN);
-    let next_day = day_start + Duration::days(1);
+    let start = today.and_time(NaiveTime::MIN);
+    let next_day = start + Duration::days(1);
     let priority_types = catalog.type_ids(|t| t.priority);
-    let priority = || names::in_ids(("t", "type_id"), &priority_types);
+    let priority = || names::in_ids(("k", "type_id"), &priority_types);
+
+    // The kept counts and the changes since they were last folded, in the scope.
+    let kept = |table: &'static str, n: &'static str| {
+        let mut q = Query::select();
+        q.columns([
+            (Alias::new(table), Alias::new("responsible_id")),
+            (Alias::new(table), Alias::new("type_id")),
+            (Alias::new(table), Alias::new("untaken")),
+        ])
+        .expr_as(Expr::col((Alias::new(table), Alias::new(n))), "n")
+        .from(table);
+        scoped(&mut q, table, catalog, scope);
+        q
+    };
+    let mut rows = kept("planned_task_counts", "n");
+    rows.union(UnionType::All, kept("planned_task_count_changes", "delta"));
+    let by_key = Query::select()
+        .expr_as(sum_if(backend, Condition::all()), "planned")
+        .expr_as(sum_if(backend, Condition::all().add(priority())), "urgent")
+        .expr_as(
+            sum_if(
+                backend,
+                Condition::all()
+                    .add(priority())
+                    .add(Expr::col(("k", "untaken")).eq(1)),
+            ),
+            "unassigned",
+        )
+        .from_subquery(rows, "k")
+        .to_owned();
+
+    // The tasks whose time has come: scheduled before tomorrow.
+    let (start, next_day) = (day_start(backend, start), day_start(backend, next_day));
     let overdue = Condition::any()
-        .add(Expr::col(("t", "scheduled_at")).lt(day_start))
+        .add(Expr::col(("t", "scheduled_at")).lt(start.clone()))
         .add(
             Condition::all()
                 .add(Expr::col(("t", "scheduled_time")).is_not_null())
                 .add(Expr::col(("t", "scheduled_at")).lt(now)),
         );
-    let mut q = Query::select()
-        .expr_as(Expr::cust("COUNT(*)"), "planned")
+    let mut by_time = Query::select()
         .expr_as(count_if(backend, overdue), "overdue")
         .expr_as(
             count_if(
                 backend,
-                Condition::all()
-                    .add(Expr::col(("t", "scheduled_at")).gte(day_start))
-                    .add(Expr::col(("t", "scheduled_at")).lt(next_day)),
+                Condition::all().add(Expr::col(("t", "scheduled_at")).gte(start)),
             ),
             "due_today",
         )
-        .expr_as(
-            count_if(backend, Condition::all().add(priority())),
-            "urgent",
-        )
-        .expr_as(
-            count_if(
-                backend,
-                Condition::all()
-                    .add(priority())
-                    .add(Expr::col(("t", "taken_by_id")).is_null()),
-            ),
-            "unassigned",
-        )
-        .expr_as(Expr::cust(names::VERSION_EXPR), "catalog_version")
         .from_as("tasks", "t")
         .and_where(Expr::cust(PLANNED_TASKS))
+        .and_where(Expr::col(("t", "scheduled_at")).lt(next_day))
         .to_owned();
-    scoped(&mut q, catalog, scope);
-    q
+    scoped(&mut by_time, "t", catalog, scope);
+
+    Query::select()
+        .column(("c", "planned"))
+        .column(("d", "overdue"))
+        .column(("d", "due_today"))
+        .column(("c", "urgent"))
+        .column(("c", "unassigned"))
+        .expr_as(Expr::cust(names::VERSION_EXPR), "catalog_version")
+        .from_subquery(by_key, "c")
+        .from_subquery(by_time, "d")
+        .to_owned()
 }
+
+/// Folds the changes to the planned-task counts recorded since the last fold into the
+/// counts (see the migration `planned_task_counts`), so that readers add up a few rows.
+/// Returns how many counts it changed. Safe to run from several servers at once: on
+/// PostgreSQL one folds while the others skip; each change is folded once.
+pub async fn fold_counts(db: &DatabaseConnection) -> StoreResult<u64> {
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    let folded = if backend == DbBackend::Postgres {
+        let held = txn
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT pg_try_advisory_xact_lock({FOLD_LOCK}) AS held"),
+            ))
+            .await?
+            .map(|row| row.try_get::<bool>("", "held"))
+            .transpose()?
+            .unwrap_or(false);
+        if !held {
+            return Ok(0);
+        }
+        txn.execute_raw(Statement::from_string(
+            backend,
+            "WITH folded AS (DELETE FROM planned_task_count_changes \
+               RETURNING responsible_id, type_id, untaken, delta) \
+             INSERT INTO planned_task_counts (responsible_id, type_id, untaken, n) \
+             SELECT responsible_id, type_id, untaken, SUM(delta) FROM folded \
+             GROUP BY responsible_id, type_id, untaken \
+             ORDER BY responsible_id, type_id, untaken \
+             ON CONFLICT (responsible_id, type_id, untaken) \
+             DO UPDATE SET n = planned_task_counts.n + EXCLUDED.n",
+        ))
+        .await?
+        .rows_affected()
+    } else {
+        // One writer at a time: nothing is recorded between the two statements.
+        let n = txn
+            .execute_raw(Statement::from_string(
+                backend,
+                "INSERT INTO planned_task_counts (responsible_id, type_id, untaken, n) \
+                 SELECT responsible_id, type_id, untaken, SUM(delta) \
+                 FROM planned_task_count_changes WHERE true \
+                 GROUP BY responsible_id, type_id, untaken \
+                 ON CONFLICT (responsible_id, type_id, untaken) \
+                 DO UPDATE SET n = planned_task_counts.n + excluded.n",
+            ))
+            .await?
+            .rows_affected();
+        txn.execute_raw(Statement::from_string(
+            backend,
+            "DELETE FROM planned_task_count_changes",
+        ))
+        .await?;
+        n
+    };
+    txn.commit().await?;
+    Ok(folded)
+}
+
+/// The advisory lock a PostgreSQL fold holds (an arbitrary key of this application's).
+const FOLD_LOCK: i64 = 0x636f_756e_7473;
 
 /// How closed tasks are grouped in the outcome report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -263,6 +263,13 @@ pub async fn fold_counts(db: &DatabaseConnection) -> StoreResult<u64> {
         n
     };
     txn.commit().await?;
+    if backend == DbBackend::Postgres && folded > 0 {
+        // The folded changes are dead rows that every reader would step over until
+        // autovacuum's next round (a minute apart); after a bulk insert, hundreds of
+        // thousands of them.
+        db.execute_unprepared("VACUUM planned_task_count_changes")
+            .await?;
+    }
     Ok(folded)
 }
 

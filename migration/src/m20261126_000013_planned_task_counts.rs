@@ -15,8 +15,8 @@ pub struct Migration;
 /// updated in place would make two transactions that move tasks between the same two keys
 /// in opposite orders deadlock. A reader adds the changes to the counts; the server folds
 /// the changes into the counts every second (`crm_persistence::dashboard::fold_counts`).
-/// The changes are read whole: folded and vacuumed every second, they are a few pages, and
-/// an index would cost each write one more entry.
+/// The changes are read whole: folded every second and vacuumed every ten, they are a few
+/// pages, and an index would cost each write one more entry.
 const TABLES: [&str; 2] = [
     "CREATE TABLE planned_task_counts (\
        responsible_id BIGINT NOT NULL, type_id BIGINT NOT NULL, untaken SMALLINT NOT NULL, \
@@ -131,6 +131,14 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         for sql in TABLES {
             db.execute_unprepared(sql).await?;
+        }
+        if manager.get_database_backend() == DbBackend::Postgres {
+            // Emptied by each fold, the table would otherwise be truncated by each vacuum,
+            // under a lock that holds every write to a task off meanwhile.
+            db.execute_unprepared(
+                "ALTER TABLE planned_task_count_changes SET (vacuum_truncate = false)",
+            )
+            .await?;
         }
         let triggers = match manager.get_database_backend() {
             DbBackend::Postgres => postgres(),

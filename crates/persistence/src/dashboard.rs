@@ -263,14 +263,18 @@ pub async fn fold_counts(db: &DatabaseConnection) -> StoreResult<u64> {
         n
     };
     txn.commit().await?;
-    if backend == DbBackend::Postgres && folded > 0 {
-        // The folded changes are dead rows that every reader would step over until
-        // autovacuum's next round (a minute apart); after a bulk insert, hundreds of
-        // thousands of them.
+    Ok(folded)
+}
+
+/// Vacuums the changes folded so far on PostgreSQL (a no-op on SQLite, whose deleted rows
+/// leave no versions behind). Folded changes are dead rows that every dashboard steps over
+/// until autovacuum's next round, a minute apart; after a bulk insert, hundreds of thousands.
+pub async fn vacuum_count_changes(db: &DatabaseConnection) -> StoreResult<()> {
+    if db.get_database_backend() == DbBackend::Postgres {
         db.execute_unprepared("VACUUM planned_task_count_changes")
             .await?;
     }
-    Ok(folded)
+    Ok(())
 }
 
 /// The advisory lock a PostgreSQL fold holds (an arbitrary key of this application's).

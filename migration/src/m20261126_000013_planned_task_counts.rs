@@ -32,12 +32,15 @@ const BACKFILL: &str = "INSERT INTO planned_task_counts (responsible_id, type_id
     FROM tasks WHERE status = 'planned' AND kind = 'task' \
     GROUP BY responsible_id, type_id, CASE WHEN taken_by_id IS NULL THEN 1 ELSE 0 END";
 
-/// A row of changes for the `row` (`OLD` or `NEW`) side of a task, `delta` +1 or -1.
+/// A row of changes for the `row` (`OLD` or `NEW`) side of a task, `delta` +1 or -1, when
+/// that side is a planned task: an `INSERT ... SELECT` that selects nothing otherwise (SQLite's
+/// triggers run statements, with no `IF`).
 fn change(row: &str, delta: i8) -> String {
     format!(
         "INSERT INTO planned_task_count_changes (responsible_id, type_id, untaken, delta) \
-         VALUES ({row}.responsible_id, {row}.type_id, \
-         CASE WHEN {row}.taken_by_id IS NULL THEN 1 ELSE 0 END, {delta})"
+         SELECT {row}.responsible_id, {row}.type_id, \
+         CASE WHEN {row}.taken_by_id IS NULL THEN 1 ELSE 0 END, {delta} WHERE {};",
+        is_planned_task(row)
     )
 }
 
@@ -62,11 +65,9 @@ fn postgres() -> Vec<String> {
         format!(
             "CREATE OR REPLACE FUNCTION planned_task_count_change() RETURNS trigger \
              LANGUAGE plpgsql AS $$ BEGIN \
-             IF TG_OP <> 'INSERT' THEN IF {old} THEN {minus}; END IF; END IF; \
-             IF TG_OP <> 'DELETE' THEN IF {new} THEN {plus}; END IF; END IF; \
+             IF TG_OP <> 'INSERT' THEN {minus} END IF; \
+             IF TG_OP <> 'DELETE' THEN {plus} END IF; \
              RETURN NULL; END $$",
-            old = is_planned_task("OLD"),
-            new = is_planned_task("NEW"),
             minus = change("OLD", -1),
             plus = change("NEW", 1),
         ),
@@ -89,31 +90,21 @@ fn postgres() -> Vec<String> {
 }
 
 fn sqlite() -> Vec<String> {
-    // SQLite's triggers run statements, not procedures: each side is an INSERT ... SELECT
-    // that selects a row only when that side is a planned task.
-    let side = |row: &str, delta: i8| {
-        format!(
-            "INSERT INTO planned_task_count_changes (responsible_id, type_id, untaken, delta) \
-             SELECT {row}.responsible_id, {row}.type_id, \
-             CASE WHEN {row}.taken_by_id IS NULL THEN 1 ELSE 0 END, {delta} WHERE {};",
-            is_planned_task(row)
-        )
-    };
     vec![
         format!(
             "CREATE TRIGGER tr_tasks_counts_insert AFTER INSERT ON tasks BEGIN {} END",
-            side("NEW", 1)
+            change("NEW", 1)
         ),
         format!(
             "CREATE TRIGGER tr_tasks_counts_update AFTER UPDATE OF {KEY_COLUMNS} ON tasks \
              WHEN {} BEGIN {} {} END",
             key_changed("IS NOT"),
-            side("OLD", -1),
-            side("NEW", 1)
+            change("OLD", -1),
+            change("NEW", 1)
         ),
         format!(
             "CREATE TRIGGER tr_tasks_counts_delete AFTER DELETE ON tasks BEGIN {} END",
-            side("OLD", -1)
+            change("OLD", -1)
         ),
     ]
 }

@@ -2,7 +2,7 @@
 
 use crate::names::{self, Catalog};
 use crate::{Names, StoreError, StoreResult};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sea_orm::sea_query::{
     Alias, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, UnionType,
 };
@@ -118,16 +118,16 @@ pub async fn counts(
     ))
 }
 
-/// A moment as a condition's operand: on PostgreSQL, the start of a day is written into the
-/// SQL, as the task list's ranges of days are (`tasks::scheduled_range`): bound, the planner
-/// finds its custom plans cheaper than the generic one and plans the statement at every
-/// request. A day's start changes once a day.
-fn day_start(backend: DbBackend, at: NaiveDateTime) -> Expr {
-    if backend == DbBackend::Postgres && (1..=9999).contains(&at.year()) {
-        Expr::cust(format!("'{}'", at.format("%Y-%m-%d %H:%M:%S")))
-    } else {
-        Expr::val(at)
+/// The start of `day` as a condition's operand: on PostgreSQL written into the SQL
+/// (`tasks::day_start_literal`), so that the statement is planned once; bound, the planner
+/// finds its custom plans cheaper than the generic one and plans it at every request. A
+/// day's start changes once a day.
+fn day_start(backend: DbBackend, day: NaiveDate) -> Expr {
+    match backend {
+        DbBackend::Postgres => crate::tasks::day_start_literal(day),
+        _ => None,
     }
+    .unwrap_or_else(|| Expr::val(day.and_time(NaiveTime::MIN)))
 }
 
 fn counts_query(
@@ -137,8 +137,7 @@ fn counts_query(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> SelectStatement {
-    let start = today.and_time(NaiveTime::MIN);
-    let next_day = start + Duration::days(1);
+    let tomorrow = today + Duration::days(1);
     let priority_types = catalog.type_ids(|t| t.priority);
     let priority = || names::in_ids(("k", "type_id"), &priority_types);
 
@@ -173,7 +172,7 @@ fn counts_query(
         .to_owned();
 
     // The tasks whose time has come: scheduled before tomorrow.
-    let (start, next_day) = (day_start(backend, start), day_start(backend, next_day));
+    let (start, next_day) = (day_start(backend, today), day_start(backend, tomorrow));
     let overdue = Condition::any()
         .add(Expr::col(("t", "scheduled_at")).lt(start.clone()))
         .add(
@@ -230,14 +229,11 @@ pub async fn fold_counts(db: &DatabaseConnection) -> StoreResult<u64> {
         }
         txn.execute_raw(Statement::from_string(
             backend,
-            "WITH folded AS (DELETE FROM planned_task_count_changes \
-               RETURNING responsible_id, type_id, untaken, delta) \
-             INSERT INTO planned_task_counts (responsible_id, type_id, untaken, n) \
-             SELECT responsible_id, type_id, untaken, SUM(delta) FROM folded \
-             GROUP BY responsible_id, type_id, untaken \
-             ORDER BY responsible_id, type_id, untaken \
-             ON CONFLICT (responsible_id, type_id, untaken) \
-             DO UPDATE SET n = planned_task_counts.n + EXCLUDED.n",
+            format!(
+                "WITH folded AS (DELETE FROM planned_task_count_changes \
+                   RETURNING responsible_id, type_id, untaken, delta) {}",
+                fold_from("folded")
+            ),
         ))
         .await?
         .rows_affected()
@@ -246,12 +242,7 @@ pub async fn fold_counts(db: &DatabaseConnection) -> StoreResult<u64> {
         let n = txn
             .execute_raw(Statement::from_string(
                 backend,
-                "INSERT INTO planned_task_counts (responsible_id, type_id, untaken, n) \
-                 SELECT responsible_id, type_id, untaken, SUM(delta) \
-                 FROM planned_task_count_changes WHERE true \
-                 GROUP BY responsible_id, type_id, untaken \
-                 ON CONFLICT (responsible_id, type_id, untaken) \
-                 DO UPDATE SET n = planned_task_counts.n + excluded.n",
+                fold_from("planned_task_count_changes"),
             ))
             .await?
             .rows_affected();
@@ -275,6 +266,19 @@ pub async fn vacuum_count_changes(db: &DatabaseConnection) -> StoreResult<()> {
             .await?;
     }
     Ok(())
+}
+
+/// Adds the changes of `source` into the counts, a row per key, in the order of the keys
+/// (two folds lock the rows they update in the same order). `WHERE true` tells SQLite's
+/// parser that `ON CONFLICT` is the upsert's, not a join's.
+fn fold_from(source: &str) -> String {
+    format!(
+        "INSERT INTO planned_task_counts (responsible_id, type_id, untaken, n) \
+         SELECT responsible_id, type_id, untaken, SUM(delta) FROM {source} WHERE true \
+         GROUP BY responsible_id, type_id, untaken ORDER BY responsible_id, type_id, untaken \
+         ON CONFLICT (responsible_id, type_id, untaken) \
+         DO UPDATE SET n = planned_task_counts.n + excluded.n"
+    )
 }
 
 /// The advisory lock a PostgreSQL fold holds (an arbitrary key of this application's).

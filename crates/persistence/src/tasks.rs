@@ -1364,29 +1364,33 @@ fn scheduled_range(
         }
         return;
     }
-    // A timestamp PostgreSQL reads as written: years of four digits. Days outside them are
-    // bound on `scheduled_date`, which takes any day PostgreSQL has.
-    let day_start = |day: NaiveDate| {
-        (1..=9999).contains(&day.year()).then(|| {
-            Expr::cust(format!(
-                "'{}'",
-                day.and_time(NaiveTime::MIN).format("%Y-%m-%d %H:%M:%S")
-            ))
-        })
-    };
+    // Days outside the years `day_start_literal` writes are bound on `scheduled_date`, which
+    // takes any day PostgreSQL has.
     if let Some(from) = from {
-        q.and_where(match day_start(from) {
+        q.and_where(match day_start_literal(from) {
             Some(at) => Expr::col(("t", "scheduled_at")).gte(at),
             None => Expr::col(("t", "scheduled_date")).gte(from),
         });
     }
     if let Some(to) = to {
         // The last day ends where the next begins.
-        q.and_where(match to.succ_opt().and_then(day_start) {
+        q.and_where(match to.succ_opt().and_then(day_start_literal) {
             Some(at) => Expr::col(("t", "scheduled_at")).lt(at),
             None => Expr::col(("t", "scheduled_date")).lte(to),
         });
     }
+}
+
+/// The start of `day` as a PostgreSQL timestamp literal, for a statement that is planned
+/// once whatever day it is run on (see [`scheduled_range`]); `None` outside the years 1 to
+/// 9999, which a timestamp of four-digit years cannot write.
+pub(crate) fn day_start_literal(day: NaiveDate) -> Option<Expr> {
+    (1..=9999).contains(&day.year()).then(|| {
+        Expr::cust(format!(
+            "'{}'",
+            day.and_time(NaiveTime::MIN).format("%Y-%m-%d %H:%M:%S")
+        ))
+    })
 }
 
 /// Rows after `(values, id)` in the lexicographic order of `keys` then id. When every key

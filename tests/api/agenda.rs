@@ -319,6 +319,51 @@ async fn dashboard_counts_agree_with_the_tasks_through_every_change() {
     );
 }
 
+/// A bulk insert leaves tens of thousands of changes to the counts. Once folded, vacuuming
+/// cuts the emptied table back: every dashboard reads it whole, empty pages included.
+#[tokio::test]
+async fn folded_changes_after_a_bulk_insert_leave_no_empty_pages_behind() {
+    use crm_persistence::dashboard::{TRUNCATE_ABOVE_PAGES, fold_counts, vacuum_count_changes};
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let call = new_type(&app, "Call", true, true).await;
+    let customer = app.customer(json!({"name": "Bulk Co"})).await;
+    let me = app.get("/api/v1/me").await.json["id"].as_i64().unwrap();
+    // 100,000 planned tasks: as many changes, some 740 pages of them.
+    crm_tests::insert_tasks(
+        &app.db,
+        &format!(
+            "SELECT 'task', {customer}, 'Call ' || g, {call}, DATE '2027-01-01', \
+             TIMESTAMP '2027-01-01', {me}, {me}, now(), 'planned', 1, now() \
+             FROM generate_series(1, 100000) AS g"
+        ),
+    )
+    .await;
+    let pages = || async {
+        app.rows(
+            "SELECT pg_relation_size('planned_task_count_changes') \
+             / current_setting('block_size')::bigint AS pages",
+        )
+        .await[0]["pages"]
+            .as_i64()
+            .unwrap()
+    };
+    // The server folds and vacuums every second too; whichever of the two comes first.
+    fold_counts(&app.db).await.expect("fold");
+    vacuum_count_changes(&app.db).await.expect("vacuum");
+    assert_eq!(app.count("planned_task_count_changes").await, 0);
+    let left = pages().await;
+    assert!(
+        left <= 1,
+        "{left} pages left (a vacuum truncates above {TRUNCATE_ABOVE_PAGES})"
+    );
+    let counts = app.get("/api/v1/dashboard").await.ok(200)["counts"].clone();
+    assert_eq!(counts["planned"], 100000);
+    assert_eq!(counts["unassigned"], 100000);
+}
+
 #[tokio::test]
 async fn today_and_overdue_are_read_in_the_business_time_zone() {
     // UTC+14: most of the time its date is not UTC's.

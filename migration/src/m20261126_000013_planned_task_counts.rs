@@ -126,7 +126,8 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == DbBackend::Postgres {
             // Emptied by each fold, the table would otherwise be truncated by each vacuum,
             // under a lock that holds every write to a task off meanwhile. The server
-            // truncates it itself once it has grown large (`dashboard::vacuum_count_changes`).
+            // truncates it itself once it has grown large or nothing is being written
+            // (`dashboard::Truncation`).
             db.execute_unprepared(
                 "ALTER TABLE planned_task_count_changes SET (vacuum_truncate = false)",
             )

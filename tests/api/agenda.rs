@@ -319,42 +319,57 @@ async fn dashboard_counts_agree_with_the_tasks_through_every_change() {
     );
 }
 
-/// A bulk insert leaves tens of thousands of changes to the counts. Once folded, vacuuming
-/// cuts the emptied table back: every dashboard reads it whole, empty pages included.
-#[tokio::test]
-async fn folded_changes_after_a_bulk_insert_leave_no_empty_pages_behind() {
-    use crm_persistence::dashboard::{TRUNCATE_ABOVE_PAGES, fold_counts, vacuum_count_changes};
+/// `n` planned calls inserted in one statement on a new PostgreSQL test database, as many
+/// changes to the dashboard's counts; None on SQLite.
+async fn bulk_planned_calls(n: u32) -> Option<TestApp> {
     let app = spawn_app().await;
     if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return;
+        return None;
     }
     let call = new_type(&app, "Call", true, true).await;
     let customer = app.customer(json!({"name": "Bulk Co"})).await;
     let me = app.get("/api/v1/me").await.json["id"].as_i64().unwrap();
-    // 100,000 planned tasks: as many changes, some 740 pages of them.
     crm_tests::insert_tasks(
         &app.db,
         &format!(
             "SELECT 'task', {customer}, 'Call ' || g, {call}, DATE '2027-01-01', \
              TIMESTAMP '2027-01-01', {me}, {me}, now(), 'planned', 1, now() \
-             FROM generate_series(1, 100000) AS g"
+             FROM generate_series(1, {n}) AS g"
         ),
     )
     .await;
-    let pages = || async {
-        app.rows(
-            "SELECT pg_relation_size('planned_task_count_changes') \
-             / current_setting('block_size')::bigint AS pages",
-        )
-        .await[0]["pages"]
-            .as_i64()
-            .unwrap()
+    Some(app)
+}
+
+/// The pages of the table of changes to the dashboard's counts.
+async fn change_pages(app: &TestApp) -> i64 {
+    app.rows(
+        "SELECT pg_relation_size('planned_task_count_changes') \
+         / current_setting('block_size')::bigint AS pages",
+    )
+    .await[0]["pages"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A bulk insert leaves tens of thousands of changes to the counts. Once folded, vacuuming
+/// cuts the emptied table back: every dashboard reads it whole, empty pages included.
+#[tokio::test]
+async fn folded_changes_after_a_bulk_insert_leave_no_empty_pages_behind() {
+    use crm_persistence::dashboard::{
+        TRUNCATE_ABOVE_PAGES, Truncation, fold_counts, vacuum_count_changes,
+    };
+    // Some 740 pages of changes.
+    let Some(app) = bulk_planned_calls(100_000).await else {
+        return;
     };
     // The server folds and vacuums every second too; whichever of the two comes first.
     fold_counts(&app.db).await.expect("fold");
-    vacuum_count_changes(&app.db).await.expect("vacuum");
+    vacuum_count_changes(&app.db, Truncation::WhenLarge)
+        .await
+        .expect("vacuum");
     assert_eq!(app.count("planned_task_count_changes").await, 0);
-    let left = pages().await;
+    let left = change_pages(&app).await;
     assert!(
         left <= 1,
         "{left} pages left (a vacuum truncates above {TRUNCATE_ABOVE_PAGES})"
@@ -362,6 +377,30 @@ async fn folded_changes_after_a_bulk_insert_leave_no_empty_pages_behind() {
     let counts = app.get("/api/v1/dashboard").await.ok(200)["counts"].clone();
     assert_eq!(counts["planned"], 100000);
     assert_eq!(counts["unassigned"], 100000);
+}
+
+/// The server's own fold and vacuum, every second and every ten: once nothing is written,
+/// the table of changes is cut back even when it is too small for a vacuum between writes to
+/// truncate it, so that an idle dashboard does not read its emptied pages.
+#[tokio::test]
+async fn the_server_cuts_the_folded_changes_back_once_nothing_is_written() {
+    // Some 150 pages of changes, below TRUNCATE_ABOVE_PAGES.
+    let Some(app) = bulk_planned_calls(20_000).await else {
+        return;
+    };
+    assert!(change_pages(&app).await > 100, "the changes are recorded");
+    // Folded and vacuumed at once, truncated at the first vacuum due (ten seconds on) with
+    // nothing to fold.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let mut left = change_pages(&app).await;
+    while left > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        left = change_pages(&app).await;
+    }
+    assert!(left <= 1, "{left} pages left after the writes stopped");
+    assert_eq!(app.count("planned_task_count_changes").await, 0);
+    let counts = app.get("/api/v1/dashboard").await.ok(200)["counts"].clone();
+    assert_eq!(counts["planned"], 20000);
 }
 
 #[tokio::test]

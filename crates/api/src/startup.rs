@@ -125,24 +125,42 @@ fn spawn_key_purge(db: DatabaseConnection) {
 /// dashboard adds up a few rows per operator (`dashboard::fold_counts`), and vacuums the
 /// folded ones after the first fold and then at most every ten seconds: vacuuming after
 /// each fold, the benchmark's creates and Nexts ran at 1,083 and 747 a second, against 1,338
-/// and 819 with this (BENCHMARKS.md).
+/// and 819 with this (BENCHMARKS.md). The first vacuum due in a second with nothing to fold
+/// truncates the table, which the vacuums between writes leave at its size
+/// (`dashboard::Truncation`).
 fn spawn_count_fold(db: DatabaseConnection) {
-    use crm_persistence::dashboard::{fold_counts, vacuum_count_changes};
+    use crm_persistence::dashboard::{Truncation, fold_counts, vacuum_count_changes};
     const VACUUM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
     tokio::spawn(async move {
         let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
         every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut vacuumed: Option<std::time::Instant> = None;
-        let mut unvacuumed = false;
+        // Changes folded since the last vacuum; the table left at its size by the last one.
+        let (mut unvacuumed, mut untruncated) = (false, false);
         loop {
             every_second.tick().await;
-            match fold_counts(&db).await {
-                Ok(n) => unvacuumed |= n > 0,
-                Err(e) => log::warn!("folding the dashboard's counts: {e}"),
-            }
-            if unvacuumed && vacuumed.is_none_or(|at| at.elapsed() >= VACUUM_EVERY) {
-                match vacuum_count_changes(&db).await {
-                    Ok(()) => (vacuumed, unvacuumed) = (Some(std::time::Instant::now()), false),
+            let quiet = match fold_counts(&db).await {
+                Ok(n) => {
+                    unvacuumed |= n > 0;
+                    n == 0
+                }
+                Err(e) => {
+                    log::warn!("folding the dashboard's counts: {e}");
+                    false
+                }
+            };
+            let due = vacuumed.is_none_or(|at| at.elapsed() >= VACUUM_EVERY);
+            if due && (unvacuumed || (quiet && untruncated)) {
+                let truncation = if quiet {
+                    Truncation::Always
+                } else {
+                    Truncation::WhenLarge
+                };
+                match vacuum_count_changes(&db, truncation).await {
+                    Ok(()) => {
+                        vacuumed = Some(std::time::Instant::now());
+                        (unvacuumed, untruncated) = (false, !quiet);
+                    }
                     Err(e) => log::warn!("vacuuming the dashboard's folded counts: {e}"),
                 }
             }

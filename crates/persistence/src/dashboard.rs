@@ -261,28 +261,33 @@ pub async fn fold_counts(db: &DatabaseConnection) -> StoreResult<u64> {
 /// leave no versions behind). Folded changes are dead rows that every dashboard steps over
 /// until autovacuum's next round, a minute apart; after a bulk insert, hundreds of thousands.
 ///
-/// Every dashboard reads the table whole, empty pages included, so a table grown large is
-/// also cut back to its last row: after the benchmark's bulk load, its 1,591 emptied pages
-/// cost each dashboard 0.2 ms of PostgreSQL's time (`wrk -c32`: 1,738 req/s, and 2,434 once
-/// truncated). Only then: truncating takes a lock that holds writes to tasks off while the
-/// empty pages are found, and under the benchmark's Nexts at full rate (1,765 a second) the
-/// table holds steady at about 300 pages, a few hundredths of a millisecond to read.
-pub async fn vacuum_count_changes(db: &DatabaseConnection) -> StoreResult<()> {
+/// Every dashboard also reads the table's empty pages, which a vacuum leaves for the next
+/// changes unless it truncates them; see [`Truncation`].
+pub async fn vacuum_count_changes(
+    db: &DatabaseConnection,
+    truncation: Truncation,
+) -> StoreResult<()> {
     let backend = db.get_database_backend();
     if backend != DbBackend::Postgres {
         return Ok(());
     }
-    let pages = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT pg_relation_size('planned_task_count_changes') \
-             / current_setting('block_size')::bigint AS pages",
-        ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "pages"))
-        .transpose()?
-        .unwrap_or(0);
-    db.execute_unprepared(if pages > TRUNCATE_ABOVE_PAGES {
+    let truncate = match truncation {
+        Truncation::Always => true,
+        Truncation::WhenLarge => {
+            let pages = db
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT pg_relation_size('planned_task_count_changes') \
+                     / current_setting('block_size')::bigint AS pages",
+                ))
+                .await?
+                .map(|row| row.try_get::<i64>("", "pages"))
+                .transpose()?
+                .unwrap_or(0);
+            pages > TRUNCATE_ABOVE_PAGES
+        }
+    };
+    db.execute_unprepared(if truncate {
         "VACUUM (TRUNCATE) planned_task_count_changes"
     } else {
         "VACUUM planned_task_count_changes"
@@ -291,7 +296,24 @@ pub async fn vacuum_count_changes(db: &DatabaseConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// The size of the folded changes (4 MiB) above which a vacuum also truncates them.
+/// Whether a vacuum of the folded changes also cuts the table back to its last row.
+///
+/// Truncating takes a lock that holds writes to tasks off while the empty pages are found.
+/// Under the benchmark's Nexts at full rate (1,765 a second) the table holds steady at about
+/// 300 pages, which the next changes fill again; there a vacuum leaves them. But those 300
+/// empty pages, left once the writes stop, halve what PostgreSQL answers of the dashboard's
+/// counts (pgbench: 15,000 statements a second, 32,700 once truncated), and after the
+/// benchmark's bulk load its 1,591 emptied pages cost each dashboard 0.2 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// When the table has grown past [`TRUNCATE_ABOVE_PAGES`]: while tasks are written.
+    WhenLarge,
+    /// Always: once nothing is being written.
+    Always,
+}
+
+/// The size of the folded changes (4 MiB) above which a vacuum truncates them even while
+/// tasks are written.
 pub const TRUNCATE_ABOVE_PAGES: i64 = 512;
 
 /// Adds the changes of `source` into the counts, a row per key, in the order of the keys

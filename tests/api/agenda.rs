@@ -319,6 +319,66 @@ async fn dashboard_counts_agree_with_the_tasks_through_every_change() {
     );
 }
 
+/// Each of the dashboard's lists is the first page of its link: the first 20 planned
+/// priority tasks by schedule, and the first 20 of them nobody has taken, for everyone and
+/// for one operator.
+#[tokio::test]
+async fn dashboard_lists_are_the_first_pages_of_their_links() {
+    let app = spawn_app().await;
+    let today = local_today(chrono_tz::UTC);
+    let call = new_type(&app, "Call", true, false).await;
+    let quote = new_type(&app, "Quote", true, true).await;
+    let (deborah, _) = app.operator("Deborah", "operator").await;
+    let me = app.get("/api/v1/me").await.json["id"].as_i64().unwrap();
+    let customer = app.customer(json!({"name": "Manolo"})).await;
+    // 30 quotes over 15 days, every third taken; a call before each day's quotes.
+    for i in 0..30 {
+        let date = day(today, i / 2);
+        task(&app, customer, call, &date, Some("08:00"), me).await;
+        let responsible = if i % 2 == 0 { me } else { deborah };
+        let quote = task(&app, customer, quote, &date, Some("09:00"), responsible).await;
+        if i % 3 == 0 {
+            app.post(&format!("/api/v1/tasks/{}/take", quote["id"]), &json!({}))
+                .await
+                .ok(200);
+        }
+    }
+    let ids = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    };
+    for scope in [String::new(), format!("?operator_id={deborah}")] {
+        let dashboard = app
+            .get(&format!("/api/v1/dashboard{scope}"))
+            .await
+            .ok(200)
+            .clone();
+        for (list, link) in [("urgent", "urgent_url"), ("unassigned", "unassigned_url")] {
+            let page = app
+                .get(&format!("{}&limit=20", dashboard[link].as_str().unwrap()))
+                .await
+                .ok(200)
+                .clone();
+            let listed = ids(&dashboard[list]);
+            assert_eq!(listed, ids(&page["items"]), "{list} {scope}");
+            assert!(!listed.is_empty(), "{list} {scope}");
+        }
+        let taken = dashboard["urgent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| !t["taken_by"].is_null())
+            .count();
+        assert!(taken > 0, "the urgent list has taken tasks too: {scope}");
+    }
+    let all = app.get("/api/v1/dashboard").await.ok(200).clone();
+    assert_eq!(ids(&all["urgent"]).len(), 20);
+    assert_eq!(ids(&all["unassigned"]).len(), 20);
+}
+
 /// `n` planned calls inserted in one statement on a new PostgreSQL test database, as many
 /// changes to the dashboard's counts; None on SQLite.
 async fn bulk_planned_calls(n: u32) -> Option<TestApp> {

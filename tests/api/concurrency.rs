@@ -235,3 +235,74 @@ async fn a_next_during_a_rename_of_its_customer_waits_and_goes_through() {
         assert_eq!(row["customer_name"], "Blanca Ruiz");
     }
 }
+
+/// A `Reader` whose connections allow one statement at once: the second waits until the
+/// first is done, however long, then runs; with a short wait it is refused as a pool that
+/// timed out is (a 503 to the client).
+#[tokio::test]
+async fn statements_past_the_limit_wait_their_turn() {
+    use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionTrait};
+    use std::time::Duration;
+    let app = spawn_app().await;
+    let backend = app.db.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let sql = |s: &str| Statement::from_string(backend, s.to_owned());
+    // A lock held elsewhere: the first statement waits on it until it is let go.
+    let hold_lock = || async {
+        let holder = app.db.begin().await.expect("transaction");
+        holder
+            .execute_raw(sql("SELECT pg_advisory_xact_lock(4242)"))
+            .await
+            .expect("lock");
+        holder
+    };
+    let holder = hold_lock().await;
+
+    let hot = crm_persistence::HotConnections::limited(4, 1, Duration::from_secs(60));
+    let reader = crm_persistence::Reader::new(&app.db, &hot);
+    let first = reader.query_one_raw(sql("SELECT pg_advisory_xact_lock(4242)"));
+    let second = reader.query_one_raw(sql("SELECT 1 AS one"));
+    tokio::pin!(first, second);
+    let done = tokio::time::timeout(Duration::from_millis(500), async {
+        tokio::select! {
+            biased;
+            _ = &mut first => "first",
+            _ = &mut second => "second",
+        }
+    })
+    .await;
+    assert!(done.is_err(), "{done:?} ran while the only turn was taken");
+    holder.rollback().await.expect("let go");
+    let (first, second) = tokio::join!(first, second);
+    first.expect("the first ran once the lock was let go");
+    let one: i32 = second
+        .expect("the second ran after it")
+        .expect("a row")
+        .try_get("", "one")
+        .expect("one");
+    assert_eq!(one, 1);
+
+    // Waiting longer than allowed is refused, and the first still runs.
+    let holder = hold_lock().await;
+    let hot = crm_persistence::HotConnections::limited(4, 1, Duration::from_millis(200));
+    let reader = crm_persistence::Reader::new(&app.db, &hot);
+    let first = reader.query_one_raw(sql("SELECT pg_advisory_xact_lock(4242)"));
+    let second = reader.query_one_raw(sql("SELECT 1 AS one"));
+    tokio::pin!(first, second);
+    let refused = tokio::select! {
+        biased;
+        _ = &mut first => panic!("the first ran while the lock was held"),
+        r = &mut second => r,
+    };
+    assert!(
+        matches!(
+            refused,
+            Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+        ),
+        "{refused:?}"
+    );
+    holder.rollback().await.expect("let go");
+    first.await.expect("the first ran once the lock was let go");
+}

@@ -54,6 +54,9 @@ pub struct Config {
     pub workers: Option<usize>,
     /// `DB_MAX_CONNECTIONS`, `DB_TIMEOUT_SECONDS`: the pool.
     pub pool: PoolConfig,
+    /// `DB_QUERIES_PER_WORKER`: statements each worker runs on the database at once; the
+    /// others wait their turn, in the order they came, up to `DB_TIMEOUT_SECONDS`.
+    pub db_queries_per_worker: usize,
 }
 
 /// A variable that is set but cannot be used.
@@ -144,6 +147,7 @@ impl Config {
                 max_connections: number("DB_MAX_CONNECTIONS", 10, 1..=1000)? as u32,
                 acquire_timeout: Duration::from_secs(number("DB_TIMEOUT_SECONDS", 5, 1..=300)?),
             },
+            db_queries_per_worker: number("DB_QUERIES_PER_WORKER", 4, 1..=1000)? as usize,
         })
     }
 }
@@ -172,6 +176,7 @@ mod tests {
         assert_eq!(c.document_dir, PathBuf::from("./documents"));
         assert_eq!(c.jwt_ttl, Duration::from_secs(3600));
         assert_eq!(c.pool.max_connections, 10);
+        assert_eq!(c.db_queries_per_worker, 4);
     }
 
     #[test]
@@ -182,11 +187,13 @@ mod tests {
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("CRM_ADMIN_PASSWORD", "correct horse"),
             ("DB_MAX_CONNECTIONS", "32"),
+            ("DB_QUERIES_PER_WORKER", "2"),
         ])
         .unwrap();
         assert_eq!(c.database_url, "postgres://localhost/crm");
         assert_eq!(c.bind_addr, "0.0.0.0:9000");
         assert_eq!(c.pool.max_connections, 32);
+        assert_eq!(c.db_queries_per_worker, 2);
         assert_eq!(
             c.admin_password.as_ref().map(Secret::expose),
             Some("correct horse")
@@ -202,6 +209,10 @@ mod tests {
         assert_eq!(
             config(&[("DB_MAX_CONNECTIONS", "0")]).unwrap_err().name,
             "DB_MAX_CONNECTIONS"
+        );
+        assert_eq!(
+            config(&[("DB_QUERIES_PER_WORKER", "0")]).unwrap_err().name,
+            "DB_QUERIES_PER_WORKER"
         );
         assert_eq!(
             config(&[("JWT_TTL_SECONDS", "soon")]).unwrap_err().name,

@@ -55,12 +55,16 @@ impl Application {
             db: db.clone(),
             shared_db: db.clone(),
             // On PostgreSQL each worker holds its own (`worker_state`); on SQLite the workers
-            // share these, as they share the pool.
-            hot: crm_persistence::HotConnections::new(if crm_persistence::is_postgres(&db) {
-                0
+            // share these, as they share the pool, and the statements of all of them at once.
+            hot: if crm_persistence::is_postgres(&db) {
+                crm_persistence::HotConnections::new(0)
             } else {
-                config.pool.max_connections as usize
-            }),
+                crm_persistence::HotConnections::limited(
+                    config.pool.max_connections as usize,
+                    config.db_queries_per_worker * worker_count(config.workers),
+                    config.pool.acquire_timeout,
+                )
+            },
             names: std::sync::Arc::new(names),
             tokens: std::sync::Arc::new(TokenKeys::new(secret.expose().as_bytes(), config.jwt_ttl)),
             archive_domain: config.archive_domain.clone(),
@@ -261,13 +265,26 @@ async fn worker_state(
     shared: AppState,
     url: String,
     pool: crm_persistence::PoolConfig,
+    queries_at_once: usize,
 ) -> Result<AppState, StoreError> {
     if !crm_persistence::is_postgres(&shared.db) {
         return Ok(shared);
     }
     let db = crm_persistence::connect_lazy(&url, &pool).await?;
-    let hot = crm_persistence::HotConnections::new(pool.max_connections as usize);
+    let hot = crm_persistence::HotConnections::limited(
+        pool.max_connections as usize,
+        queries_at_once,
+        pool.acquire_timeout,
+    );
     Ok(AppState { db, hot, ..shared })
+}
+
+/// The server's workers: `HTTP_WORKERS`, or one per core.
+fn worker_count(configured: Option<usize>) -> usize {
+    configured
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1)
 }
 
 fn serve(listener: TcpListener, state: AppState, config: &Config) -> std::io::Result<Server> {
@@ -275,10 +292,8 @@ fn serve(listener: TcpListener, state: AppState, config: &Config) -> std::io::Re
     let cors_origins = config.cors_allowed_origins.clone();
     let url = config.database_url.clone();
     // The configured pool size is shared out among the workers.
-    let worker_count = workers
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1)
-        .max(1);
+    let worker_count = worker_count(workers);
+    let turns = config.db_queries_per_worker;
     let worker_pool = crm_persistence::PoolConfig {
         max_connections: config
             .pool
@@ -294,7 +309,7 @@ fn serve(listener: TcpListener, state: AppState, config: &Config) -> std::io::Re
     let mut server = HttpServer::new(move || {
         let (app, _) = mount(App::new().into_utoipa_app()).split_for_parts();
         let (state, url, pool) = (state.clone(), url.clone(), worker_pool.clone());
-        app.data_factory(move || worker_state(state.clone(), url.clone(), pool.clone()))
+        app.data_factory(move || worker_state(state.clone(), url.clone(), pool.clone(), turns))
             .app_data(table.clone())
             .app_data(extract::json_config())
             .app_data(web::PayloadConfig::new(extract::MAX_JSON_BYTES))

@@ -14,11 +14,20 @@
 //! everything else on the pool. At most `max` connections are held; past that, a `Reader`
 //! reads through the pool as usual. On PostgreSQL each server worker holds its own; on
 //! SQLite the workers share them, as they share the pool.
+//!
+//! The connections may also limit how many statements their `Reader`s run at once
+//! ([`HotConnections::limited`]); the others wait their turn in the order they came. Without
+//! a limit, 32 client connections on two cores kept some 32 PostgreSQL processes at work at
+//! once, each waiting in the run queue behind the others and finishing in no particular
+//! order (`/proc/<tid>/schedstat` over 10 s of timelines under `wrk -c32`: PostgreSQL's
+//! processes ran 10.3-10.4 s and waited 11.8-12.6 s). Four at once per worker keep
+//! PostgreSQL as busy (9.8-9.9 s run, 6.5-6.6 s waited) and answer in the order asked
+//! (see BENCHMARKS.md).
 
 use sea_orm::sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
-    Statement,
+    ConnAcquireErr, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult,
+    RuntimeErr, Statement,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -90,15 +99,50 @@ pub struct HotConnections {
     /// Connections held, idle or in use.
     open: AtomicUsize,
     max: usize,
+    /// Turns for statements, taken in the order asked; `None` for no limit.
+    turns: Option<Turns>,
+}
+
+/// A limit on the statements run at once, and how long one waits for its turn.
+#[derive(Debug)]
+struct Turns {
+    at_once: tokio::sync::Semaphore,
+    wait: Duration,
 }
 
 impl HotConnections {
+    /// Up to `max` held connections, with no limit on the statements run at once.
     pub fn new(max: usize) -> Arc<Self> {
+        Self::with_turns(max, None)
+    }
+
+    /// Up to `max` held connections, and at most `at_once` statements (at least one) run at
+    /// once through their `Reader`s, held or pooled; a statement that waits longer than
+    /// `wait` for its turn fails as a pool that timed out does.
+    pub fn limited(max: usize, at_once: usize, wait: Duration) -> Arc<Self> {
+        let at_once = tokio::sync::Semaphore::new(at_once.max(1));
+        Self::with_turns(max, Some(Turns { at_once, wait }))
+    }
+
+    fn with_turns(max: usize, turns: Option<Turns>) -> Arc<Self> {
         Arc::new(Self {
             idle: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             max,
+            turns,
         })
+    }
+
+    /// This statement's turn: `None` when there is no limit. Dropping it lets the next in.
+    async fn turn(&self) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, DbErr> {
+        let Some(turns) = &self.turns else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(turns.wait, turns.at_once.acquire()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            // Elapsed, or closed (never: the semaphore is not closed while `self` lives).
+            _ => Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+        }
     }
 
     fn idle(&self) -> MutexGuard<'_, Vec<(Held, Instant)>> {
@@ -234,14 +278,17 @@ impl ConnectionTrait for Reader<'_> {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let _turn = self.hot.turn().await?;
         self.db.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let _turn = self.hot.turn().await?;
         self.db.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let _turn = self.hot.turn().await?;
         match self.on_held(&stmt, true).await? {
             Some(rows) => Ok(rows.into_iter().next()),
             None => self.db.query_one_raw(stmt).await,
@@ -249,6 +296,7 @@ impl ConnectionTrait for Reader<'_> {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let _turn = self.hot.turn().await?;
         match self.on_held(&stmt, false).await? {
             Some(rows) => Ok(rows),
             None => self.db.query_all_raw(stmt).await,

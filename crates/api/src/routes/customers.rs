@@ -33,7 +33,9 @@ pub struct CustomerOut {
     pub archive_code: String,
     /// Email forwarded to this address lands in the customer's timeline.
     pub archive_address: String,
+    #[serde(serialize_with = "crate::dto_time::instant")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto_time::instant")]
     pub updated_at: DateTime<Utc>,
     /// Increases with every change; sent as the `ETag`.
     pub version: i32,

@@ -24,6 +24,7 @@ pub struct DocumentOut {
     /// Bytes.
     pub size: i64,
     pub uploaded_by: Option<i64>,
+    #[serde(serialize_with = "crate::dto_time::instant")]
     pub uploaded_at: DateTime<Utc>,
 }
 

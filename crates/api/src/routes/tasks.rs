@@ -96,11 +96,13 @@ pub struct TaskOut {
     pub task_type: TypeRefOut,
     pub tags: Vec<RefOut>,
     #[schema(example = "2026-11-24")]
+    #[serde(serialize_with = "dto_time::day")]
     pub scheduled_date: NaiveDate,
     /// `HH:MM`, or null for a whole-day task.
     #[serde(with = "dto_time::opt")]
     #[schema(value_type = Option<String>, example = "09:30")]
     pub scheduled_time: Option<NaiveTime>,
+    #[serde(serialize_with = "dto_time::instant")]
     pub created_at: DateTime<Utc>,
     pub creator: RefOut,
     pub responsible: RefOut,
@@ -110,8 +112,10 @@ pub struct TaskOut {
     pub parent_id: Option<i64>,
     /// Who has taken the task in charge.
     pub taken_by: Option<RefOut>,
+    #[serde(serialize_with = "dto_time::opt_instant")]
     pub taken_at: Option<DateTime<Utc>>,
     pub urgency: Option<UrgencyDto>,
+    #[serde(serialize_with = "dto_time::opt_instant")]
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<RefOut>,
     /// Increases with every change; sent as the `ETag`.

@@ -23,6 +23,7 @@ pub struct EntryOut {
     pub id: i64,
     /// `task_closed`, `task_reopened`, `note`, `message`, `call`, `change`, `document` or `document_deleted`.
     pub kind: String,
+    #[serde(serialize_with = "crate::dto_time::instant")]
     pub occurred_at: DateTime<Utc>,
     /// Who did it; null for what arrived by itself (forwarded email).
     pub actor: Option<RefOut>,
@@ -223,7 +224,9 @@ pub struct MessageOut {
     pub to: String,
     pub subject: Option<String>,
     pub body: String,
+    #[serde(serialize_with = "crate::dto_time::instant")]
     pub sent_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto_time::instant")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -296,6 +299,7 @@ pub struct CallOut {
     pub customer_id: i64,
     pub direction: String,
     pub phone: String,
+    #[serde(serialize_with = "crate::dto_time::instant")]
     pub started_at: DateTime<Utc>,
     pub duration_seconds: i32,
     pub operator_id: Option<i64>,

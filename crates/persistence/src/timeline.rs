@@ -2,6 +2,7 @@
 //! they record, so the timeline never disagrees with the data.
 
 use crate::StoreResult;
+use crate::columns::Columns;
 use crate::entities::timeline_entry;
 use crate::write::Insert;
 use chrono::{DateTime, Utc};
@@ -132,19 +133,16 @@ const ENTRY_COLUMNS: [&str; 6] = ["id", "kind", "occurred_at", "actor_id", "summ
 
 /// Decoded by position, as task views are (`tasks::TaskRow`): by name, each column of each
 /// row is looked up in the row's map of column names.
-impl sea_orm::FromQueryResult for EntryRow {
-    fn from_query_result(
-        row: &sea_orm::QueryResult,
-        _prefix: &str,
-    ) -> Result<Self, sea_orm::DbErr> {
+impl EntryRow {
+    fn decode(row: Columns<'_>) -> Result<Self, sea_orm::DbErr> {
         Ok(Self {
-            id: row.try_get_by_index(0)?,
-            kind: row.try_get_by_index(1)?,
-            occurred_at: row.try_get_by_index(2)?,
-            actor_id: row.try_get_by_index(3)?,
-            summary: row.try_get_by_index(4)?,
-            data: row.try_get_by_index(5)?,
-            catalog_version: row.try_get_by_index(ENTRY_COLUMNS.len())?,
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            occurred_at: row.get(2)?,
+            actor_id: row.get(3)?,
+            summary: row.get(4)?,
+            data: row.get(5)?,
+            catalog_version: row.get(ENTRY_COLUMNS.len())?,
         })
     }
 }
@@ -171,7 +169,6 @@ pub async fn page(
     after: Option<(DateTime<Utc>, i64)>,
     limit: u64,
 ) -> StoreResult<crate::Page<Entry>> {
-    use sea_orm::FromQueryResult;
     use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
     let limit = limit.clamp(1, crate::MAX_LIMIT);
     let mut q = Query::select();
@@ -197,9 +194,8 @@ pub async fn page(
     }
     q.order_by(("e", "occurred_at"), Order::Desc)
         .order_by(("e", "id"), Order::Desc);
-    let rows = EntryRow::find_by_statement(crate::paging::limited(backend.build(&q), limit + 1))
-        .all(db)
-        .await?;
+    let statement = crate::paging::limited(backend.build(&q), limit + 1);
+    let rows = Columns::decode_all(db, statement, EntryRow::decode).await?;
     let version = rows.iter().map(|r| r.catalog_version).max().unwrap_or(0);
     let catalog = names.at_least(db, version).await?;
     let entries = rows

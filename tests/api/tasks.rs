@@ -1323,3 +1323,32 @@ async fn sqlite_connections_keep_a_small_page_cache() {
         .expect("a row");
     assert_eq!(row.try_get_by_index::<i64>(0).expect("a size"), -512);
 }
+
+/// Rows are decoded with their columns' types checked once per result, from the columns as
+/// the result describes them: a first row whose value is `NULL` does not let a column of
+/// another type through for the rows after it.
+#[tokio::test]
+async fn rows_are_decoded_with_their_column_types_checked() {
+    use crm_persistence::columns::Columns;
+    use sea_orm::Statement;
+    let app = spawn_app().await;
+    let backend = app.db.get_database_backend();
+    let sql = |s: &str| Statement::from_string(backend, s.to_owned());
+
+    let numbers = Columns::decode_all(
+        &app.db,
+        sql("SELECT CAST(NULL AS BIGINT) AS n UNION ALL SELECT CAST(7 AS BIGINT)"),
+        |row| row.get::<Option<i64>>(0),
+    )
+    .await
+    .expect("numbers decode as numbers");
+    assert_eq!(numbers, vec![None, Some(7)]);
+
+    let words = Columns::decode_all(
+        &app.db,
+        sql("SELECT CAST(NULL AS TEXT) AS n UNION ALL SELECT 'seven'"),
+        |row| row.get::<Option<i64>>(0),
+    )
+    .await;
+    assert!(words.is_err(), "text decoded as a number: {words:?}");
+}

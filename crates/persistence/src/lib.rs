@@ -3,7 +3,7 @@
 
 pub mod bulk;
 pub mod catalog;
-mod columns;
+pub mod columns;
 pub mod customers;
 pub mod dashboard;
 pub mod entities;

@@ -6,13 +6,16 @@
 //!   cargo run -p crm-bench -- --smoke          # seconds, debug server, what CI runs
 
 use clap::Parser;
+use load::Request;
 use rand::Rng;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod load;
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark of the CRM API at realistic scale")]
@@ -74,7 +77,7 @@ fn fail(e: impl std::fmt::Display) -> String {
 /// The load generator's settings, and which scenarios to run.
 #[derive(Clone)]
 struct Runner {
-    client: reqwest::Client,
+    target: Arc<load::Target>,
     connections: usize,
     seconds: u64,
     only: Vec<String>,
@@ -86,11 +89,11 @@ impl Runner {
         self.only.is_empty() || self.only.iter().any(|w| name.contains(&w.to_lowercase()))
     }
 
-    /// Sends requests from `connections` tasks for `seconds`; `next` builds each request.
-    /// `write` says which ceiling the scenario is compared with.
+    /// Sends requests over `connections` connections for `seconds`; `next` builds each
+    /// request. `write` says which ceiling the scenario is compared with.
     async fn load<F>(&self, name: &str, write: bool, next: F) -> Option<Outcome>
     where
-        F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+        F: Fn(usize) -> Request + Send + Sync + 'static,
     {
         self.load_at_most(name, write, usize::MAX, next).await
     }
@@ -105,51 +108,24 @@ impl Runner {
         next: F,
     ) -> Option<Outcome>
     where
-        F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+        F: Fn(usize) -> Request + Send + Sync + 'static,
     {
         if !self.wanted(name) {
             return None;
         }
-        let next = Arc::new(next);
-        let counter = Arc::new(AtomicUsize::new(0));
-        let started = Instant::now();
-        let deadline = started + Duration::from_secs(self.seconds);
-        let mut handles = Vec::new();
-        for _ in 0..self.connections {
-            let (client, next, counter) = (self.client.clone(), next.clone(), counter.clone());
-            handles.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0usize;
-                while Instant::now() < deadline {
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    if n >= limit {
-                        break;
-                    }
-                    let started = Instant::now();
-                    match next(&client, n).send().await {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                        }
-                        Ok(r) => {
-                            errors += 1;
-                            let _ = r.bytes().await;
-                        }
-                        Err(_) => errors += 1,
-                    }
-                    latencies.push(started.elapsed().as_micros() as u32);
-                }
-                (latencies, errors)
-            }));
-        }
-        let mut all = Vec::new();
-        let mut errors = 0;
-        for h in handles {
-            if let Ok((l, e)) = h.await {
-                all.extend(l);
-                errors += e;
-            }
-        }
-        let elapsed = started.elapsed().as_secs_f64();
+        let load::Measured {
+            latencies: mut all,
+            errors,
+            elapsed,
+        } = load::run(
+            self.target.clone(),
+            self.connections,
+            Duration::from_secs(self.seconds),
+            limit,
+            next,
+        )
+        .await;
+        let elapsed = elapsed.as_secs_f64();
         all.sort_unstable();
         let pct = |p: f64| {
             all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -352,8 +328,9 @@ async fn run(mut args: Args) -> Result<(), String> {
     println!("  page {pages} of the filtered list found");
 
     let (c, s) = (args.connections, args.seconds);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let run = Runner {
-        client: client.clone(),
+        target: Arc::new(load::Target::new(addr, Some(auth))),
         connections: c,
         seconds: s,
         only: args.only.clone(),
@@ -363,89 +340,72 @@ async fn run(mut args: Args) -> Result<(), String> {
     let operators = dataset.operators;
     let planned = Arc::new(dataset.planned.clone());
     let mut results = Vec::new();
-    let b = base.clone();
     let healthz = Runner {
+        target: Arc::new(load::Target::new(addr, None)),
         only: Vec::new(),
         ..run.clone()
     };
     results.extend(
         healthz
-            .load("healthz (framework ceiling)", false, move |cl, _| {
-                cl.get(format!("{b}/healthz"))
+            .load("healthz (framework ceiling)", false, |_| {
+                Request::get("/healthz".into())
             })
             .await,
     );
-    let (b, a) = (base.clone(), auth.clone());
     results.extend(
-        run.load("GET a task", false, move |cl, n| {
-            cl.get(format!(
-                "{b}/api/v1/tasks/{}",
-                (n as i64 * 7919) % tasks + 1
-            ))
-            .header("authorization", &a)
+        run.load("GET a task", false, move |n| {
+            Request::get(format!("/api/v1/tasks/{}", (n as i64 * 7919) % tasks + 1))
         })
         .await,
     );
-    let (b, a) = (base.clone(), auth.clone());
     results.extend(
-        run.load("filtered list, first page", false, move |cl, n| {
-            cl.get(format!(
-                "{b}/api/v1/tasks?status=planned&responsible_id={}&sort=scheduled_at",
+        run.load("filtered list, first page", false, move |n| {
+            Request::get(format!(
+                "/api/v1/tasks?status=planned&responsible_id={}&sort=scheduled_at",
                 n as i64 % operators + 1
             ))
-            .header("authorization", &a)
         })
         .await,
     );
     // Page 1 of the list whose page 1,000 follows, so that the two compare like with like.
-    let (b, a, l) = (base.clone(), auth.clone(), list.clone());
+    let l = list.clone();
     results.extend(
-        run.load("same list, page 1", false, move |cl, _| {
-            cl.get(format!("{b}{l}")).header("authorization", &a)
+        run.load("same list, page 1", false, move |_| Request::get(l.clone()))
+            .await,
+    );
+    let d = deep.clone();
+    results.extend(
+        run.load(&format!("filtered list, page {pages}"), false, move |_| {
+            Request::get(d.clone())
         })
         .await,
     );
-    let (b, a, d) = (base.clone(), auth.clone(), deep.clone());
-    results.extend(
-        run.load(
-            &format!("filtered list, page {pages}"),
-            false,
-            move |cl, _| cl.get(format!("{b}{d}")).header("authorization", &a),
-        )
-        .await,
-    );
-    let (b, a) = (base.clone(), auth.clone());
     let month = (today + chrono::Duration::days(30)).to_string();
     let from = today.to_string();
     results.extend(
-        run.load("agenda of a team's month", false, move |cl, n| {
-            cl.get(format!(
-                "{b}/api/v1/agenda?team_id={}&from={from}&to={month}",
+        run.load("agenda of a team's month", false, move |n| {
+            Request::get(format!(
+                "/api/v1/agenda?team_id={}&from={from}&to={month}",
                 n % 5 + 1
             ))
-            .header("authorization", &a)
         })
         .await,
     );
-    let (b, a) = (base.clone(), auth.clone());
     results.extend(
-        run.load("dashboard", false, move |cl, n| {
-            cl.get(format!(
-                "{b}/api/v1/dashboard?operator_id={}",
+        run.load("dashboard", false, move |n| {
+            Request::get(format!(
+                "/api/v1/dashboard?operator_id={}",
                 n as i64 % operators + 1
             ))
-            .header("authorization", &a)
         })
         .await,
     );
-    let (b, a) = (base.clone(), auth.clone());
     results.extend(
-        run.load("customer timeline", false, move |cl, n| {
-            cl.get(format!(
-                "{b}/api/v1/customers/{}/timeline",
+        run.load("customer timeline", false, move |n| {
+            Request::get(format!(
+                "/api/v1/customers/{}/timeline",
                 (n as i64 * 104_729) % customers + 1
             ))
-            .header("authorization", &a)
         })
         .await,
     );
@@ -453,21 +413,20 @@ async fn run(mut args: Args) -> Result<(), String> {
     // `tasks` and a checkpoint or two; reads measured meanwhile measured those as much as
     // themselves (the agenda's p99 went from 18 ms to 47 ms). Each read runs on the dataset
     // as generated, vacuumed and analysed.
-    let (b, a) = (base.clone(), auth.clone());
     results.extend(
-        run.load("create a task", true, move |cl, n| {
-            cl.post(format!("{b}/api/v1/tasks")).header("authorization", &a).json(&json!({
-            "customer_id": n as i64 % customers + 1, "description": "Benchmark call", "type_id": 2,
-            "scheduled_date": "2027-01-15", "scheduled_time": "10:30"
-        }))
+        run.load("create a task", true, move |n| {
+            Request::post_json("/api/v1/tasks".into(), &json!({
+                "customer_id": n as i64 % customers + 1, "description": "Benchmark call", "type_id": 2,
+                "scheduled_date": "2027-01-15", "scheduled_time": "10:30"
+            }))
         })
         .await,
     );
-    let (b, a, p) = (base.clone(), auth.clone(), planned.clone());
+    let p = planned.clone();
     let limit = p.len();
-    results.extend(run.load_at_most("Next with continue", true, limit, move |cl, i| {
+    results.extend(run.load_at_most("Next with continue", true, limit, move |i| {
         let id = p.get(i).copied().unwrap_or(1);
-        cl.post(format!("{b}/api/v1/tasks/{id}/next")).header("authorization", &a).json(&json!({
+        Request::post_json(format!("/api/v1/tasks/{id}/next"), &json!({
             "outcome_id": 2, "action": "continue",
             "follow_up": {"description": "Benchmark follow-up", "type_id": 2, "scheduled_date": "2027-02-01"}
         }))

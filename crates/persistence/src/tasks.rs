@@ -365,13 +365,33 @@ async fn named(
 }
 
 pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResult<TaskView> {
-    let select = view_select()
-        .and_where(Expr::col(("t", "id")).eq(id))
-        .to_owned();
-    views(db, names, &select)
+    let rows = TaskRow::all(db, get_statement(db.get_database_backend(), id)).await?;
+    let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
+        return Err(StoreError::NotFound);
+    };
+    named(db, names, rows, version)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
+}
+
+/// The statement of [`get`]. Its text is the same for every task (the id is bound), so it
+/// is built once per backend: building it at each request was some 8% of the server's CPU
+/// on GET a task (`perf record`).
+fn get_statement(backend: DbBackend, id: i64) -> sea_orm::Statement {
+    static SQL: [std::sync::OnceLock<String>; 3] = [const { std::sync::OnceLock::new() }; 3];
+    let cell = match backend {
+        DbBackend::Postgres => &SQL[0],
+        DbBackend::Sqlite => &SQL[1],
+        _ => &SQL[2],
+    };
+    let sql = cell.get_or_init(|| {
+        let select = view_select()
+            .and_where(Expr::col(("t", "id")).eq(0i64))
+            .to_owned();
+        backend.build(&select).sql
+    });
+    sea_orm::Statement::from_sql_and_values(backend, sql.clone(), [id.into()])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1529,6 +1549,23 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_is_read_by_the_statement_built_for_it() {
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+            for id in [1, 7, -3, i64::MAX] {
+                let built = backend.build(
+                    &view_select()
+                        .and_where(Expr::col(("t", "id")).eq(id))
+                        .to_owned(),
+                );
+                let kept = get_statement(backend, id);
+                assert_eq!(kept.sql, built.sql, "{backend:?}");
+                assert_eq!(kept.values, built.values, "{backend:?} {id}");
+                assert_eq!(kept.db_backend, built.db_backend);
+            }
+        }
+    }
 
     #[test]
     fn task_views_read_tasks_alone() {

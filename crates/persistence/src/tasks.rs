@@ -339,13 +339,12 @@ fn join_for(
     join_to_task(q, backend, table, alias, column);
 }
 
-/// The views of the tasks `select` finds.
+/// The views of the tasks `statement` (a [`view_select`]) finds.
 async fn views(
     db: &impl ConnectionTrait,
     names: &Names,
-    select: &SelectStatement,
+    statement: sea_orm::Statement,
 ) -> StoreResult<Vec<TaskView>> {
-    let statement = db.get_database_backend().build(select);
     let rows = TaskRow::all(db, statement).await?;
     let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
         return Ok(Vec::new());
@@ -365,11 +364,7 @@ async fn named(
 }
 
 pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResult<TaskView> {
-    let rows = TaskRow::all(db, get_statement(db.get_database_backend(), id)).await?;
-    let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
-        return Err(StoreError::NotFound);
-    };
-    named(db, names, rows, version)
+    views(db, names, get_statement(db.get_database_backend(), id))
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -1183,7 +1178,7 @@ pub async fn chain(db: &DatabaseConnection, names: &Names, id: i64) -> StoreResu
         .order_by(("t", "created_at"), Order::Asc)
         .order_by(("t", "id"), Order::Asc)
         .to_owned();
-    views(db, names, &select).await
+    views(db, names, db.get_database_backend().build(&select)).await
 }
 
 // ---------------------------------------------------------------------------------------

@@ -23,14 +23,18 @@
 //! processes ran 10.3-10.4 s and waited 11.8-12.6 s). Four at once per worker keep
 //! PostgreSQL as busy (9.8-9.9 s run, 6.5-6.6 s waited) and answer in the order asked
 //! (see BENCHMARKS.md).
+//!
+//! On a SQLite file, a [`Reader`] with connections to hold may also read by key on the
+//! calling thread, without sqlx's thread in between (`crate::inline`).
 
+use crate::inline::InlineReads;
 use sea_orm::sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult,
     RuntimeErr, Statement,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A connection idle for longer than this is pinged before use, as the pool does.
@@ -101,6 +105,9 @@ pub struct HotConnections {
     max: usize,
     /// Turns for statements, taken in the order asked; `None` for no limit.
     turns: Option<Turns>,
+    /// Reads by key on the calling thread (SQLite on a file, with connections held): opened
+    /// at the first such read.
+    inline: OnceLock<Option<InlineReads>>,
 }
 
 /// A limit on the statements run at once, and how long one waits for its turn.
@@ -130,7 +137,21 @@ impl HotConnections {
             open: AtomicUsize::new(0),
             max,
             turns,
+            inline: OnceLock::new(),
         })
+    }
+
+    /// Reads on the calling thread, when `db` is a SQLite file and connections may be held.
+    fn inline(&self, db: &DatabaseConnection) -> Option<&InlineReads> {
+        self.inline
+            .get_or_init(|| {
+                if self.max == 0 || db.get_database_backend() != DbBackend::Sqlite {
+                    return None;
+                }
+                let options = db.get_sqlite_connection_pool().connect_options();
+                InlineReads::open(options.get_filename(), self.max)
+            })
+            .as_ref()
     }
 
     /// This statement's turn: `None` when there is no limit. Dropping it lets the next in.
@@ -250,6 +271,18 @@ impl<'a> Reader<'a> {
     /// The pool behind it.
     pub fn db(&self) -> &'a DatabaseConnection {
         self.db
+    }
+
+    /// The rows of `sql` (SQLite's text of a statement) with `params`, read on this thread
+    /// (see `crate::inline`); `None` when they could not be read so, for the caller to run
+    /// the same statement through `self` instead.
+    pub(crate) fn inline<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        decode: impl Fn(&rusqlite::Row<'_>) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.hot.inline(self.db)?.query(sql, params, decode)
     }
 
     /// Runs `stmt` on a held connection (its first row only when `first`); `None` when

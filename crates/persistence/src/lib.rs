@@ -10,6 +10,7 @@ pub mod entities;
 mod error;
 pub mod hot;
 pub mod idempotency;
+mod inline;
 pub mod names;
 pub mod operators;
 pub mod paging;

@@ -282,6 +282,38 @@ impl TaskRow {
     }
 }
 
+impl TaskRow {
+    /// A row of [`view_select`] read by rusqlite (`crate::inline`), its values taken as sqlx
+    /// takes them; `None` for one it would not decode.
+    fn decode_sqlite(row: &rusqlite::Row<'_>) -> Option<Self> {
+        use crate::inline::{date, date_time, optional, time};
+        let value = |i: usize| row.get_ref(i).ok();
+        Some(Self {
+            id: row.get(0).ok()?,
+            kind: row.get(1).ok()?,
+            customer_id: row.get(2).ok()?,
+            description: row.get(3).ok()?,
+            type_id: row.get(4).ok()?,
+            scheduled_date: date(value(5)?)?,
+            scheduled_time: optional(value(6)?, time)?,
+            created_at: date_time(value(7)?)?,
+            creator_id: row.get(8).ok()?,
+            responsible_id: row.get(9).ok()?,
+            status: row.get(10).ok()?,
+            outcome_id: row.get(11).ok()?,
+            parent_id: row.get(12).ok()?,
+            taken_by_id: row.get(13).ok()?,
+            taken_at: optional(value(14)?, date_time)?,
+            closed_at: optional(value(15)?, date_time)?,
+            closed_by_id: row.get(16).ok()?,
+            version: row.get(17).ok()?,
+            customer_name: row.get(VIEW_COLUMNS.len()).ok()?,
+            tag_ids: row.get(VIEW_COLUMNS.len() + 1).ok()?,
+            catalog_version: row.get(VIEW_COLUMNS.len() + 2).ok()?,
+        })
+    }
+}
+
 /// `FROM tasks t`, selecting the customer's name, the tag ids and the catalog version. The
 /// name and the tag ids are kept on the task's row by triggers (migrations 10 and 11), so a
 /// view reads `tasks` alone.
@@ -365,6 +397,27 @@ async fn named(
 
 pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResult<TaskView> {
     views(db, names, get_statement(db.get_database_backend(), id))
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+/// [`get`] for a request: on SQLite the row is read on the calling thread where it can be
+/// (see `crate::inline`), through `reader` otherwise.
+pub async fn read(reader: &Reader<'_>, names: &Names, id: i64) -> StoreResult<TaskView> {
+    let statement = get_statement(reader.get_database_backend(), id);
+    if statement.db_backend == DbBackend::Sqlite
+        && let Some(rows) = reader.inline(&statement.sql, [id], TaskRow::decode_sqlite)
+    {
+        let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
+            return Err(StoreError::NotFound);
+        };
+        return named(reader, names, rows, version)
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound);
+    }
+    views(reader, names, statement)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -1560,6 +1613,50 @@ mod tests {
                 assert_eq!(kept.db_backend, built.db_backend);
             }
         }
+    }
+
+    /// Every task of a generated dataset, read on the calling thread (rusqlite) and through
+    /// the pool (sqlx), gives the same view; so does an id that names no task.
+    #[tokio::test]
+    async fn a_task_read_on_the_calling_thread_is_the_task_the_pool_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::connect(&url, &crate::PoolConfig::default())
+            .await
+            .unwrap();
+        crate::migrate(&db).await.unwrap();
+        let scale = crate::bulk::Scale {
+            customers: 30,
+            tasks: 400,
+            ..Default::default()
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        crate::bulk::generate(&db, scale, today, "not a hash")
+            .await
+            .unwrap();
+        let names = Names::new();
+        names.reload(&db).await.unwrap();
+        let hot = crate::HotConnections::new(2);
+        let reader = Reader::new(&db, &hot);
+        let sql = get_statement(DbBackend::Sqlite, 0).sql;
+        let (mut timed, mut closed, mut tagged, mut missing) = (0, 0, 0, 0);
+        for id in 0..=410 {
+            let inline = reader.inline(&sql, [id], TaskRow::decode_sqlite);
+            assert!(inline.is_some(), "task {id} read on this thread");
+            let pooled = get(&db, &names, id).await;
+            match (read(&reader, &names, id).await, pooled) {
+                (Ok(read), Ok(pooled)) => {
+                    assert_eq!(read, pooled);
+                    timed += usize::from(read.scheduled_time.is_some());
+                    closed += usize::from(read.closed_at.is_some());
+                    tagged += usize::from(!read.tags.is_empty());
+                }
+                (Err(StoreError::NotFound), Err(StoreError::NotFound)) => missing += 1,
+                other => panic!("task {id}: {other:?}"),
+            }
+        }
+        assert!(timed > 0 && closed > 0 && tagged > 0 && missing > 0);
+        assert_eq!(missing, 11, "ids 0 and 401-410");
     }
 
     #[test]

@@ -371,7 +371,7 @@ pub async fn create(
 #[get("/tasks/{id}")]
 pub async fn read(state: web::Data<AppState>, _: Caller, id: IdPath) -> Result<HttpResponse> {
     Ok(ok_with_etag(
-        tasks::get(&state.reader(), &state.names, id.into_inner()).await?,
+        tasks::read(&state.reader(), &state.names, id.into_inner()).await?,
     ))
 }
 

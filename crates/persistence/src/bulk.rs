@@ -294,3 +294,31 @@ pub async fn generate(
         timeline_entries,
     })
 }
+
+/// A small generated dataset for tests.
+#[cfg(test)]
+pub(crate) mod sample {
+    use sea_orm::DatabaseConnection;
+
+    /// A SQLite file with 400 generated tasks over 30 customers, and its catalog.
+    pub(crate) async fn sqlite() -> (tempfile::TempDir, DatabaseConnection, crate::Names) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::connect(&url, &crate::PoolConfig::default())
+            .await
+            .unwrap();
+        crate::migrate(&db).await.unwrap();
+        let scale = crate::bulk::Scale {
+            customers: 30,
+            tasks: 400,
+            ..Default::default()
+        };
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        crate::bulk::generate(&db, scale, today, "not a hash")
+            .await
+            .unwrap();
+        let names = crate::Names::new();
+        names.reload(&db).await.unwrap();
+        (dir, db, names)
+    }
+}

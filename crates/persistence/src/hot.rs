@@ -154,6 +154,14 @@ impl HotConnections {
             .as_ref()
     }
 
+    /// How many statements were read on the calling thread (see `crate::inline`).
+    pub fn inline_reads(&self) -> usize {
+        self.inline
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, InlineReads::answered)
+    }
+
     /// This statement's turn: `None` when there is no limit. Dropping it lets the next in.
     async fn turn(&self) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, DbErr> {
         let Some(turns) = &self.turns else {
@@ -273,16 +281,26 @@ impl<'a> Reader<'a> {
         self.db
     }
 
-    /// The rows of `sql` (SQLite's text of a statement) with `params`, read on this thread
-    /// (see `crate::inline`); `None` when they could not be read so, for the caller to run
-    /// the same statement through `self` instead.
+    /// The rows of `stmt`, read on this thread on SQLite (see `crate::inline`); `None` when
+    /// they could not be read so, for the caller to run `stmt` through `self` instead.
     pub(crate) fn inline<T>(
         &self,
-        sql: &str,
-        params: impl rusqlite::Params,
+        stmt: &Statement,
         decode: impl Fn(&rusqlite::Row<'_>) -> Option<T>,
     ) -> Option<Vec<T>> {
-        self.hot.inline(self.db)?.query(sql, params, decode)
+        if stmt.db_backend != DbBackend::Sqlite {
+            return None;
+        }
+        let reads = self.hot.inline(self.db)?;
+        let params = match &stmt.values {
+            Some(values) => values
+                .0
+                .iter()
+                .map(crate::inline::param)
+                .collect::<Option<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        reads.query(&stmt.sql, rusqlite::params_from_iter(params), decode)
     }
 
     /// Runs `stmt` on a held connection (its first row only when `first`); `None` when

@@ -9,12 +9,24 @@
 //!
 //! They never write (`query_only`) and never wait: the connections have no busy timeout, so
 //! a read that would wait (the rare moments when a checkpoint holds the write-ahead log)
-//! fails at once, and so does one whose row does not decode as expected. The caller then
-//! reads the same statement through the pool, which waits and reports errors as every
-//! other read does. A database held in memory, or on a server, has no file to open: there
-//! the reads always go through the pool.
+//! fails at once, and so does one whose row does not decode as expected. Nor do they hold
+//! the worker for long: a statement still running after [`BUDGET`] (a search through every
+//! task, say) is interrupted, since every other request of that worker waits meanwhile.
+//! The caller then reads the same statement through the pool, which waits, runs long
+//! statements on sqlx's thread and reports errors as every other read does. A database
+//! held in memory, or on a server, has no file to open: there the reads always go through
+//! the pool.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a statement may run on the calling thread before it is interrupted and left to
+/// the pool: a page of tasks takes well under a millisecond.
+pub const BUDGET: Duration = Duration::from_millis(5);
+
+/// SQLite's virtual machine instructions between two looks at the clock.
+const BUDGET_CHECK_EVERY: i32 = 1_000;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The connections of one database file, idle between reads.
@@ -25,6 +37,8 @@ pub struct InlineReads {
     /// Idle connections kept at most; a read takes one for its whole run, and runs on its
     /// thread without yielding, so a server uses about one per worker.
     keep: usize,
+    /// Statements answered here.
+    answered: AtomicUsize,
 }
 
 impl InlineReads {
@@ -38,6 +52,7 @@ impl InlineReads {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
             keep,
+            answered: AtomicUsize::new(0),
         })
     }
 
@@ -86,18 +101,29 @@ impl InlineReads {
             },
         };
         let rows = Self::run(&conn, sql, params, decode);
-        match &rows {
-            Ok(_) => {
-                let mut idle = self.idle();
-                if idle.len() < self.keep {
-                    idle.push(conn);
-                }
-            }
-            // The connection is dropped: a statement that failed half-way leaves nothing
-            // to reuse, and the next read opens a fresh one.
-            Err(e) => log::debug!("inline read: {e}"),
+        // A statement that failed or was interrupted is reset (rusqlite does so when it
+        // is dropped), and its connection fit for the next.
+        let mut idle = self.idle();
+        if idle.len() < self.keep {
+            idle.push(conn);
         }
-        rows.ok().flatten()
+        drop(idle);
+        match rows {
+            Ok(Some(rows)) => {
+                self.answered.fetch_add(1, Ordering::Relaxed);
+                Some(rows)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                log::debug!("inline read: {e}");
+                None
+            }
+        }
+    }
+
+    /// How many statements were answered here.
+    pub fn answered(&self) -> usize {
+        self.answered.load(Ordering::Relaxed)
     }
 
     /// `Ok(None)` when a row did not decode.
@@ -107,6 +133,8 @@ impl InlineReads {
         params: impl rusqlite::Params,
         decode: impl Fn(&rusqlite::Row<'_>) -> Option<T>,
     ) -> rusqlite::Result<Option<Vec<T>>> {
+        let started = Instant::now();
+        conn.progress_handler(BUDGET_CHECK_EVERY, Some(move || started.elapsed() > BUDGET))?;
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params)?;
         let mut out = Vec::new();
@@ -118,6 +146,43 @@ impl InlineReads {
         }
         Ok(Some(out))
     }
+}
+
+/// A statement's value bound as sqlx binds it on SQLite (through sea-query-sqlx): numbers
+/// as numbers, text as text, dates and times as text in sqlx's forms. `None` for a kind of
+/// value not bound here (the statement then runs through the pool).
+pub fn param(value: &sea_orm::Value) -> Option<rusqlite::types::Value> {
+    use chrono::SecondsFormat;
+    use rusqlite::types::Value as Sql;
+    use sea_orm::Value as V;
+    fn integer(value: Option<impl Into<i64>>) -> Sql {
+        value.map_or(Sql::Null, |v| Sql::Integer(v.into()))
+    }
+    fn text(value: Option<String>) -> Sql {
+        value.map_or(Sql::Null, Sql::Text)
+    }
+    Some(match value {
+        V::Bool(v) => integer(*v),
+        V::TinyInt(v) => integer(*v),
+        V::SmallInt(v) => integer(*v),
+        V::Int(v) => integer(*v),
+        V::BigInt(v) => integer(*v),
+        V::TinyUnsigned(v) => integer(*v),
+        V::SmallUnsigned(v) => integer(*v),
+        V::Unsigned(v) => integer(*v),
+        V::BigUnsigned(v) => match v {
+            Some(v) => Sql::Integer(i64::try_from(*v).ok()?),
+            None => Sql::Null,
+        },
+        V::Float(v) => v.map_or(Sql::Null, |v| Sql::Real(v.into())),
+        V::Double(v) => v.map_or(Sql::Null, Sql::Real),
+        V::String(v) => text(v.clone()),
+        V::ChronoDate(v) => text(v.map(|d| d.format("%F").to_string())),
+        V::ChronoTime(v) => text(v.map(|t| t.format("%T%.f").to_string())),
+        V::ChronoDateTime(v) => text(v.map(|t| t.format("%F %T%.f").to_string())),
+        V::ChronoDateTimeUtc(v) => text(v.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, false))),
+        _ => return None,
+    })
 }
 
 /// A date and time as sqlx reads one from SQLite: RFC 3339 text (how sqlx writes them), one
@@ -211,6 +276,42 @@ mod tests {
     }
 
     #[test]
+    fn values_are_bound_as_sqlx_binds_them() {
+        use rusqlite::types::Value as Sql;
+        use sea_orm::Value as V;
+        let at = Utc.with_ymd_and_hms(2026, 3, 9, 14, 5, 0).single().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+        let cases = [
+            (V::Bool(Some(true)), Some(Sql::Integer(1))),
+            (V::Int(Some(-4)), Some(Sql::Integer(-4))),
+            (V::BigInt(None), Some(Sql::Null)),
+            (V::BigUnsigned(Some(u64::MAX)), None),
+            (V::Double(Some(0.5)), Some(Sql::Real(0.5))),
+            (V::String(Some("a'b".into())), Some(Sql::Text("a'b".into()))),
+            (
+                V::ChronoDate(Some(day)),
+                Some(Sql::Text("2026-03-09".into())),
+            ),
+            (
+                V::ChronoTime(NaiveTime::from_hms_opt(9, 30, 0)),
+                Some(Sql::Text("09:30:00".into())),
+            ),
+            (
+                V::ChronoDateTimeUtc(Some(at)),
+                Some(Sql::Text("2026-03-09T14:05:00+00:00".into())),
+            ),
+            (
+                V::ChronoDateTimeUtc(Some(at + chrono::Duration::microseconds(5))),
+                Some(Sql::Text("2026-03-09T14:05:00.000005+00:00".into())),
+            ),
+            (V::Bytes(Some(vec![1])), None),
+        ];
+        for (value, bound) in cases {
+            assert_eq!(param(&value), bound, "{value:?}");
+        }
+    }
+
+    #[test]
     fn dates_times_and_nulls_are_read() {
         assert_eq!(
             date(ValueRef::Text(b"2026-03-09")),
@@ -261,7 +362,12 @@ mod tests {
         );
         assert_eq!(reads.idle().len(), 1, "kept after a read, at most `keep`");
         assert_eq!(reads.query("SELECT nothing FROM t", [], name), None);
-        assert_eq!(reads.idle().len(), 0, "not kept after a statement failed");
+        assert_eq!(
+            reads.query(sql.replace(">=", "=").as_str(), [1i64], name),
+            Some(vec!["one".to_owned()]),
+            "a failed statement leaves the connection fit for the next"
+        );
+        assert_eq!(reads.answered(), 2);
         assert_eq!(
             reads.query("UPDATE t SET name = 'x' RETURNING name", [], name),
             None,
@@ -295,6 +401,25 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_millis(500));
         writer.execute_batch("ROLLBACK").unwrap();
         assert_eq!(reads.query("SELECT id FROM t", [], id), Some(vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn a_long_statement_is_interrupted_and_left_to_the_pool() {
+        let (_dir, path) = file("wal");
+        let reads = InlineReads::open(&path, 1).unwrap();
+        let count = |row: &rusqlite::Row<'_>| row.get::<_, i64>(0).ok();
+        // Some hundred million rows counted: seconds, unless interrupted.
+        let long = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                    WHERE i < 100000000) SELECT count(*) FROM n";
+        let started = Instant::now();
+        assert_eq!(reads.query(long, [], count), None);
+        let took = started.elapsed();
+        assert!(took >= BUDGET && took < BUDGET * 20, "{took:?}");
+        assert_eq!(
+            reads.query("SELECT count(*) FROM t", [], count),
+            Some(vec![3]),
+            "the next statement runs"
+        );
     }
 
     #[test]

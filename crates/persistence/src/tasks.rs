@@ -283,6 +283,15 @@ impl TaskRow {
 }
 
 impl TaskRow {
+    /// The rows of `statement` (a [`view_select`]) for a request: on SQLite read on the
+    /// calling thread where they can be (see `crate::inline`), through `reader` otherwise.
+    async fn read(reader: &Reader<'_>, statement: sea_orm::Statement) -> StoreResult<Vec<Self>> {
+        match reader.inline(&statement, Self::decode_sqlite) {
+            Some(rows) => Ok(rows),
+            None => Self::all(reader, statement).await,
+        }
+    }
+
     /// A row of [`view_select`] read by rusqlite (`crate::inline`), its values taken as sqlx
     /// takes them; `None` for one it would not decode.
     fn decode_sqlite(row: &rusqlite::Row<'_>) -> Option<Self> {
@@ -406,18 +415,11 @@ pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResu
 /// (see `crate::inline`), through `reader` otherwise.
 pub async fn read(reader: &Reader<'_>, names: &Names, id: i64) -> StoreResult<TaskView> {
     let statement = get_statement(reader.get_database_backend(), id);
-    if statement.db_backend == DbBackend::Sqlite
-        && let Some(rows) = reader.inline(&statement.sql, [id], TaskRow::decode_sqlite)
-    {
-        let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
-            return Err(StoreError::NotFound);
-        };
-        return named(reader, names, rows, version)
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound);
-    }
-    views(reader, names, statement)
+    let rows = TaskRow::read(reader, statement).await?;
+    let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
+        return Err(StoreError::NotFound);
+    };
+    named(reader, names, rows, version)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -1520,11 +1522,7 @@ fn after_condition(
     any
 }
 
-pub async fn list(
-    db: &impl ConnectionTrait,
-    names: &Names,
-    query: TaskQuery,
-) -> StoreResult<Page<TaskView>> {
+pub async fn list(db: &Reader<'_>, names: &Names, query: TaskQuery) -> StoreResult<Page<TaskView>> {
     let limit = query.limit.clamp(1, paging::MAX_LIMIT);
     let backend = db.get_database_backend();
     let keys = if query.sort.is_empty() {
@@ -1574,7 +1572,7 @@ pub async fn list(
         let id_desc = keys.first().is_some_and(|(_, d)| *d);
         select.order_by(("t", "id"), if id_desc { Order::Desc } else { Order::Asc });
         let statement = paging::limited(backend.build(&select), limit + 1);
-        let rows = TaskRow::all(db, statement).await?;
+        let rows = TaskRow::read(db, statement).await?;
         // The catalog version the rows were read at; for an empty page, the database's now.
         let version = match rows.iter().map(|r| r.catalog_version).max() {
             Some(v) => v,
@@ -1615,33 +1613,98 @@ mod tests {
         }
     }
 
+    /// Every page of lists with each kind of condition, sort and cursor, read on the calling
+    /// thread and through the pool, is the same page.
+    #[tokio::test]
+    async fn pages_read_on_the_calling_thread_are_the_pages_the_pool_reads() {
+        let (_dir, db, names) = crate::bulk::sample::sqlite().await;
+        let inline = crate::HotConnections::new(2);
+        let pooled = crate::HotConnections::new(0);
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let filters = [
+            TaskFilter::default(),
+            TaskFilter {
+                status: Some(TaskStatus::Planned),
+                responsible_id: Some(3),
+                ..Default::default()
+            },
+            TaskFilter {
+                team_id: Some(1),
+                agenda_only: true,
+                scheduled_from: Some(day(1)),
+                scheduled_to: Some(day(30)),
+                ..Default::default()
+            },
+            TaskFilter {
+                created_from: Some(Utc::now() - chrono::Duration::days(200)),
+                created_before: Some(Utc::now()),
+                kind: Some(TaskKind::Task),
+                ..Default::default()
+            },
+            TaskFilter {
+                q: Some("a".into()),
+                tag_id: Some(2),
+                ..Default::default()
+            },
+            TaskFilter {
+                priority: Some(true),
+                taken: Some(false),
+                customer_id: Some(5),
+                ..Default::default()
+            },
+        ];
+        let sorts = [
+            vec![],
+            vec![(TaskSort::CreatedAt, true)],
+            vec![(TaskSort::Customer, false), (TaskSort::ScheduledAt, true)],
+            vec![(TaskSort::Type, false)],
+            vec![(TaskSort::Responsible, true), (TaskSort::Status, false)],
+        ];
+        let mut read = 0;
+        for filter in &filters {
+            for sort in &sorts {
+                let mut query = TaskQuery {
+                    filter: filter.clone(),
+                    sort: sort.clone(),
+                    after: None,
+                    limit: 40,
+                };
+                loop {
+                    let a = list(&Reader::new(&db, &inline), &names, query.clone()).await;
+                    let b = list(&Reader::new(&db, &pooled), &names, query.clone()).await;
+                    let (a, b) = (a.unwrap(), b.unwrap());
+                    assert_eq!(a, b, "{query:?}");
+                    read += a.items.len();
+                    let Some(last) = a.items.last().filter(|_| a.has_more) else {
+                        break;
+                    };
+                    let keys = if sort.is_empty() {
+                        vec![TaskSort::ScheduledAt.key_of(last)]
+                    } else {
+                        sort.iter().map(|(k, _)| k.key_of(last)).collect()
+                    };
+                    query.after = Some((keys, last.id));
+                }
+            }
+        }
+        assert!(read > 2_000, "{read} tasks compared");
+        assert!(inline.inline_reads() > 50, "read on the calling thread");
+        assert_eq!(pooled.inline_reads(), 0);
+    }
+
     /// Every task of a generated dataset, read on the calling thread (rusqlite) and through
     /// the pool (sqlx), gives the same view; so does an id that names no task.
     #[tokio::test]
     async fn a_task_read_on_the_calling_thread_is_the_task_the_pool_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::connect(&url, &crate::PoolConfig::default())
-            .await
-            .unwrap();
-        crate::migrate(&db).await.unwrap();
-        let scale = crate::bulk::Scale {
-            customers: 30,
-            tasks: 400,
-            ..Default::default()
-        };
-        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-        crate::bulk::generate(&db, scale, today, "not a hash")
-            .await
-            .unwrap();
-        let names = Names::new();
-        names.reload(&db).await.unwrap();
+        let (_dir, db, names) = crate::bulk::sample::sqlite().await;
         let hot = crate::HotConnections::new(2);
         let reader = Reader::new(&db, &hot);
-        let sql = get_statement(DbBackend::Sqlite, 0).sql;
         let (mut timed, mut closed, mut tagged, mut missing) = (0, 0, 0, 0);
         for id in 0..=410 {
-            let inline = reader.inline(&sql, [id], TaskRow::decode_sqlite);
+            let inline = reader.inline(
+                &get_statement(DbBackend::Sqlite, id),
+                TaskRow::decode_sqlite,
+            );
             assert!(inline.is_some(), "task {id} read on this thread");
             let pooled = get(&db, &names, id).await;
             match (read(&reader, &names, id).await, pooled) {

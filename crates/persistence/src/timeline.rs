@@ -145,6 +145,20 @@ impl EntryRow {
             catalog_version: row.get(ENTRY_COLUMNS.len())?,
         })
     }
+
+    /// A row read by rusqlite (`crate::inline`), its values taken as sqlx takes them; `None`
+    /// for one it would not decode.
+    fn decode_sqlite(row: &rusqlite::Row<'_>) -> Option<Self> {
+        Some(Self {
+            id: row.get(0).ok()?,
+            kind: row.get(1).ok()?,
+            occurred_at: crate::inline::date_time(row.get_ref(2).ok()?)?,
+            actor_id: row.get(3).ok()?,
+            summary: row.get(4).ok()?,
+            data: row.get(5).ok()?,
+            catalog_version: row.get(ENTRY_COLUMNS.len()).ok()?,
+        })
+    }
 }
 
 /// Every kind of entry, as filters name them.
@@ -162,7 +176,7 @@ pub const KINDS: [&str; 8] = [
 /// A page of `customer_id`'s timeline, newest first, optionally of some kinds only; actors
 /// are named from the catalog.
 pub async fn page(
-    db: &impl sea_orm::ConnectionTrait,
+    db: &crate::Reader<'_>,
     names: &crate::Names,
     customer_id: i64,
     kinds: &[&str],
@@ -195,7 +209,11 @@ pub async fn page(
     q.order_by(("e", "occurred_at"), Order::Desc)
         .order_by(("e", "id"), Order::Desc);
     let statement = crate::paging::limited(backend.build(&q), limit + 1);
-    let rows = Columns::decode_all(db, statement, EntryRow::decode).await?;
+    // On SQLite read on the calling thread where it can be (see `crate::inline`).
+    let rows = match db.inline(&statement, EntryRow::decode_sqlite) {
+        Some(rows) => rows,
+        None => Columns::decode_all(db, statement, EntryRow::decode).await?,
+    };
     let version = rows.iter().map(|r| r.catalog_version).max().unwrap_or(0);
     let catalog = names.at_least(db, version).await?;
     let entries = rows
@@ -214,4 +232,45 @@ pub async fn page(
         })
         .collect();
     Ok(crate::paging::split(entries, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page of every customer's timeline, of all kinds or some, read on the calling
+    /// thread and through the pool, is the same page.
+    #[tokio::test]
+    async fn pages_read_on_the_calling_thread_are_the_pages_the_pool_reads() {
+        let (_dir, db, names) = crate::bulk::sample::sqlite().await;
+        let inline = crate::HotConnections::new(2);
+        let pooled = crate::HotConnections::new(0);
+        let mut read = 0;
+        for customer in 0..=31 {
+            for kinds in [&[][..], &["note"], &["task_closed", "change", "message"]] {
+                let mut after = None;
+                loop {
+                    let (fast, slow) = (
+                        crate::Reader::new(&db, &inline),
+                        crate::Reader::new(&db, &pooled),
+                    );
+                    let a = page(&fast, &names, customer, kinds, after, 7)
+                        .await
+                        .unwrap();
+                    let b = page(&slow, &names, customer, kinds, after, 7)
+                        .await
+                        .unwrap();
+                    assert_eq!(a, b, "customer {customer}, {kinds:?}, after {after:?}");
+                    read += a.items.len();
+                    let Some(last) = a.items.last().filter(|_| a.has_more) else {
+                        break;
+                    };
+                    after = Some((last.occurred_at, last.id));
+                }
+            }
+        }
+        assert!(read > 300, "{read} entries compared");
+        assert!(inline.inline_reads() > 100);
+        assert_eq!(pooled.inline_reads(), 0);
+    }
 }

@@ -26,7 +26,7 @@ pub const BUDGET: Duration = Duration::from_millis(5);
 
 /// SQLite's virtual machine instructions between two looks at the clock.
 const BUDGET_CHECK_EVERY: i32 = 1_000;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The connections of one database file, idle between reads.
@@ -39,6 +39,8 @@ pub struct InlineReads {
     keep: usize,
     /// Statements answered here.
     answered: AtomicUsize,
+    /// Set when a connection could not be opened: no read is tried here after that.
+    unusable: AtomicBool,
 }
 
 impl InlineReads {
@@ -53,6 +55,7 @@ impl InlineReads {
             idle: Mutex::new(Vec::new()),
             keep,
             answered: AtomicUsize::new(0),
+            unusable: AtomicBool::new(false),
         })
     }
 
@@ -90,12 +93,22 @@ impl InlineReads {
         params: impl rusqlite::Params,
         decode: impl Fn(&rusqlite::Row<'_>) -> Option<T>,
     ) -> Option<Vec<T>> {
+        if self.unusable.load(Ordering::Relaxed) {
+            return None;
+        }
         let conn = match self.idle().pop() {
             Some(conn) => conn,
             None => match self.connect() {
                 Ok(conn) => conn,
                 Err(e) => {
-                    log::debug!("inline read: opening {}: {e}", self.path.display());
+                    // A file the server cannot open for reading as the pool does (its
+                    // permissions, say) will not open at the next request either: every
+                    // read goes through the pool from now on, as without this module.
+                    self.unusable.store(true, Ordering::Relaxed);
+                    log::warn!(
+                        "reads on the server's threads are off: opening {}: {e}",
+                        self.path.display()
+                    );
                     return None;
                 }
             },
@@ -420,6 +433,21 @@ mod tests {
             Some(vec![3]),
             "the next statement runs"
         );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_turns_the_reads_off() {
+        let (dir, path) = file("wal");
+        let reads = InlineReads::open(&path, 1).unwrap();
+        let id = |row: &rusqlite::Row<'_>| row.get::<_, i64>(0).ok();
+        assert_eq!(reads.query("SELECT id FROM t", [], id), Some(vec![1, 2, 3]));
+        let gone = InlineReads {
+            path: dir.path().join("missing").join("t.db"),
+            ..InlineReads::open(&path, 1).unwrap()
+        };
+        assert_eq!(gone.query("SELECT 1", [], id), None);
+        assert!(gone.unusable.load(Ordering::Relaxed));
+        assert_eq!(gone.query("SELECT 1", [], id), None);
     }
 
     #[test]

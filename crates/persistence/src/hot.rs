@@ -24,8 +24,8 @@
 //! PostgreSQL as busy (9.8-9.9 s run, 6.5-6.6 s waited) and answer in the order asked
 //! (see BENCHMARKS.md).
 //!
-//! On a SQLite file, a [`Reader`] with connections to hold may also read by key on the
-//! calling thread, without sqlx's thread in between (`crate::inline`).
+//! On a SQLite file, a [`Reader`] with connections to hold may also run a read of one
+//! statement on the calling thread, without sqlx's thread in between (`crate::inline`).
 
 use crate::inline::InlineReads;
 use sea_orm::sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
@@ -105,8 +105,8 @@ pub struct HotConnections {
     max: usize,
     /// Turns for statements, taken in the order asked; `None` for no limit.
     turns: Option<Turns>,
-    /// Reads by key on the calling thread (SQLite on a file, with connections held): opened
-    /// at the first such read.
+    /// Reads on the calling thread (SQLite on a file, with connections held): opened at the
+    /// first such read.
     inline: OnceLock<Option<InlineReads>>,
 }
 

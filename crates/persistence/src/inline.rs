@@ -1,11 +1,12 @@
-//! Reads by key on SQLite, run on the calling thread.
+//! Reads of one statement on SQLite, run on the calling thread.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: a statement is a command sent
 //! to that thread, which wakes, runs it and sends the rows back, waking the server's worker
 //! in turn. For a read by key SQLite itself takes a few microseconds, and the two threads'
-//! wake-ups were the largest part of GET a task on SQLite (see BENCHMARKS.md). The reads
-//! here open connections of their own on the same file, through rusqlite, and run their
-//! statement where they are called, without a thread in between.
+//! wake-ups were the largest part of GET a task on SQLite (see BENCHMARKS.md); a page of
+//! tasks paid them for every row. The reads here open connections of their own on the same
+//! file, through rusqlite, and run their statement where they are called, without a thread
+//! in between.
 //!
 //! They never write (`query_only`) and never wait: the connections have no busy timeout, so
 //! a read that would wait (the rare moments when a checkpoint holds the write-ahead log)
@@ -18,6 +19,8 @@
 //! the pool.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a statement may run on the calling thread before it is interrupted and left to
@@ -26,8 +29,6 @@ pub const BUDGET: Duration = Duration::from_millis(5);
 
 /// SQLite's virtual machine instructions between two looks at the clock.
 const BUDGET_CHECK_EVERY: i32 = 1_000;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 /// The connections of one database file, idle between reads.
 #[derive(Debug)]

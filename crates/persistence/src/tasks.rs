@@ -386,7 +386,15 @@ async fn views(
     names: &Names,
     statement: sea_orm::Statement,
 ) -> StoreResult<Vec<TaskView>> {
-    let rows = TaskRow::all(db, statement).await?;
+    named_rows(db, names, TaskRow::all(db, statement).await?).await
+}
+
+/// `rows` as views, named from the catalog they were read at or a later one.
+async fn named_rows(
+    db: &impl ConnectionTrait,
+    names: &Names,
+    rows: Vec<TaskRow>,
+) -> StoreResult<Vec<TaskView>> {
     let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
         return Ok(Vec::new());
     };
@@ -416,10 +424,7 @@ pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResu
 pub async fn read(reader: &Reader<'_>, names: &Names, id: i64) -> StoreResult<TaskView> {
     let statement = get_statement(reader.get_database_backend(), id);
     let rows = TaskRow::read(reader, statement).await?;
-    let Some(version) = rows.iter().map(|r| r.catalog_version).max() else {
-        return Err(StoreError::NotFound);
-    };
-    named(reader, names, rows, version)
+    named_rows(reader, names, rows)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)

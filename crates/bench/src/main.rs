@@ -20,7 +20,8 @@ mod load;
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark of the CRM API at realistic scale")]
 struct Args {
-    /// A PostgreSQL server URL (a database `crm_bench` is made on it), or `sqlite` for a SQLite file.
+    /// A PostgreSQL server URL (a database `crm_bench` is made on it), `sqlite` for a SQLite
+    /// file of the run's own, or `sqlite:PATH` for the file at PATH, which is kept.
     /// The API and pgbench both connect with its parameters. The default turns TLS off: the
     /// server, the database and the load generator share one machine, and on loopback TLS
     /// only costs CPU (a fifth of GET a task, a quarter of pgbench's select).
@@ -46,9 +47,15 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Keep the benchmark database (PostgreSQL `crm_bench`, or the SQLite file) afterwards,
-    /// for EXPLAIN ANALYZE.
+    /// for EXPLAIN ANALYZE or --reuse.
     #[arg(long)]
     keep_database: bool,
+    /// Run on the dataset an earlier run kept instead of generating one: PostgreSQL's
+    /// `crm_bench`, or the file of `--database sqlite:PATH`. What the earlier runs' writes
+    /// made stays in it (each Next closed a planned task and planned another), so compare
+    /// runs on the same kept dataset with each other, not with runs on a new one.
+    #[arg(long)]
+    reuse: bool,
     /// Where to write the report (default: BENCHMARKS.md, not in smoke mode or with --only).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -74,6 +81,52 @@ fn fail(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The database's files, read into the operating system's cache before each scenario.
+///
+/// On the machines this runs on, the cache of files drains while they sit in it (a SQLite
+/// file of 805 MB went from 786 MB cached to 555 MB in 45 idle seconds), so a scenario that
+/// followed a slow one, or the generation by minutes, read part of the dataset from the disk:
+/// GET a task on SQLite gave 19,700 req/s on a file left a third cached and 26,600 on the
+/// same file read just before. A server in use keeps what it reads cached; each scenario
+/// starts on a dataset that is, as a long-running server's would be.
+#[derive(Clone)]
+enum Warm {
+    Nothing,
+    /// The SQLite file and its write-ahead log.
+    Files(Vec<PathBuf>),
+    /// Every table and index of the database at this URL, by `pg_prewarm` ('read').
+    Relations(String),
+}
+
+impl Warm {
+    /// Reads the files through; a failure only says so (the scenario runs colder).
+    fn run(&self) {
+        match self {
+            Warm::Nothing => {}
+            Warm::Files(paths) => {
+                for path in paths.iter().filter(|p| p.exists()) {
+                    if let Err(e) = std::fs::File::open(path)
+                        .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()))
+                    {
+                        println!("  reading {} failed ({e})", path.display());
+                    }
+                }
+            }
+            Warm::Relations(url) => {
+                let sql = "CREATE EXTENSION IF NOT EXISTS pg_prewarm; \
+                    SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c \
+                    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i')";
+                if let Err(e) = psql(url, sql) {
+                    println!(
+                        "  pg_prewarm failed ({}); the scenario may read from the disk",
+                        e.trim()
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The load generator's settings, and which scenarios to run.
 #[derive(Clone)]
 struct Runner {
@@ -81,6 +134,7 @@ struct Runner {
     connections: usize,
     seconds: u64,
     only: Vec<String>,
+    warm: Warm,
 }
 
 impl Runner {
@@ -113,6 +167,7 @@ impl Runner {
         if !self.wanted(name) {
             return None;
         }
+        self.warm.run();
         let load::Measured {
             latencies: mut all,
             errors,
@@ -202,49 +257,102 @@ async fn run(mut args: Args) -> Result<(), String> {
     let postgres = args.database.starts_with("postgres");
     let work = std::env::temp_dir().join(format!("crm-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(fail)?;
+    let sqlite_file = match args.database.strip_prefix("sqlite:") {
+        Some(path) => PathBuf::from(path),
+        None => work.join("crm.db"),
+    };
     let url = if postgres {
-        psql(
-            &args.database,
-            "DROP DATABASE IF EXISTS crm_bench WITH (FORCE)",
-        )?;
-        psql(&args.database, "CREATE DATABASE crm_bench")?;
+        if !args.reuse {
+            psql(
+                &args.database,
+                "DROP DATABASE IF EXISTS crm_bench WITH (FORCE)",
+            )?;
+            psql(&args.database, "CREATE DATABASE crm_bench")?;
+        }
         crm_persistence::replace_database(&args.database, "crm_bench")
+    } else if args.database == "sqlite" || args.database.starts_with("sqlite:") {
+        if args.reuse && args.database == "sqlite" {
+            return Err("--reuse on SQLite needs the kept file: --database sqlite:PATH".into());
+        }
+        match (args.reuse, sqlite_file.exists()) {
+            (true, false) => {
+                return Err(format!(
+                    "--reuse: {} does not exist; make it with --database sqlite:{} first",
+                    sqlite_file.display(),
+                    sqlite_file.display()
+                ));
+            }
+            (false, true) => {
+                return Err(format!(
+                    "{} exists: run on it with --reuse, or remove it",
+                    sqlite_file.display()
+                ));
+            }
+            _ => format!("sqlite://{}?mode=rwc", sqlite_file.display()),
+        }
     } else {
-        format!("sqlite://{}?mode=rwc", work.join("crm.db").display())
+        return Err(format!(
+            "--database {}: expected a postgres:// URL, sqlite or sqlite:PATH",
+            args.database
+        ));
     };
 
-    println!(
-        "dataset: {} tasks and notes over {} customers",
-        args.tasks, args.customers
-    );
     let started = Instant::now();
     let db = crm_persistence::connect(&url, &crm_persistence::PoolConfig::default())
         .await
-        .map_err(fail)?;
+        .map_err(|e| match args.reuse {
+            true => format!("{e} (--reuse needs a database kept by --keep-database)"),
+            false => e.to_string(),
+        })?;
     crm_persistence::migrate(&db).await.map_err(fail)?;
-    let hash = crm_api::auth::hash_password(PASSWORD).map_err(fail)?;
-    let scale = crm_persistence::bulk::Scale {
-        customers: args.customers,
-        tasks: args.tasks,
-        ..Default::default()
-    };
     let today = chrono::Utc::now().date_naive();
-    let dataset = crm_persistence::bulk::generate(&db, scale, today, &hash)
-        .await
-        .map_err(fail)?;
+    let dataset = if args.reuse {
+        let dataset = crm_persistence::bulk::describe(&db).await.map_err(fail)?;
+        if dataset.tasks == 0 {
+            return Err("--reuse: the kept database holds no tasks".into());
+        }
+        dataset
+    } else {
+        println!(
+            "dataset: {} tasks and notes over {} customers",
+            args.tasks, args.customers
+        );
+        let hash = crm_api::auth::hash_password(PASSWORD).map_err(fail)?;
+        let scale = crm_persistence::bulk::Scale {
+            customers: args.customers,
+            tasks: args.tasks,
+            ..Default::default()
+        };
+        crm_persistence::bulk::generate(&db, scale, today, &hash)
+            .await
+            .map_err(fail)?
+    };
     let generation = started.elapsed().as_secs_f64();
     if postgres {
+        use sea_orm::ConnectionTrait;
+        // A kept dataset as a generated one is: vacuumed and analysed after the earlier runs'
+        // writes (a few seconds when they were few).
+        if args.reuse {
+            db.execute_unprepared("VACUUM ANALYZE")
+                .await
+                .map_err(fail)?;
+        }
         // The dataset's pages go to disk now rather than during the scenarios: left to
         // itself, the checkpoint after a generation spread its writes over the next hundred
         // seconds, under the reads.
-        use sea_orm::ConnectionTrait;
         if let Err(e) = db.execute_unprepared("CHECKPOINT").await {
             println!("  CHECKPOINT failed ({e}); the scenarios may share the disk with it");
         }
     }
     db.close().await.map_err(fail)?;
+    let origin = match args.reuse {
+        true => format!("kept by an earlier run, read in {generation:.1} s"),
+        false => format!("generated in {generation:.1} s"),
+    };
     println!(
-        "  generated in {generation:.1} s ({} timeline entries, {} planned tasks)",
+        "dataset: {} tasks and notes over {} customers, {origin} ({} timeline entries, {} planned tasks)",
+        dataset.tasks,
+        dataset.customers,
         dataset.timeline_entries,
         dataset.planned.len()
     );
@@ -334,6 +442,14 @@ async fn run(mut args: Args) -> Result<(), String> {
         connections: c,
         seconds: s,
         only: args.only.clone(),
+        warm: if postgres {
+            Warm::Relations(url.clone())
+        } else {
+            Warm::Files(vec![
+                sqlite_file.clone(),
+                PathBuf::from(format!("{}-wal", sqlite_file.display())),
+            ])
+        },
     };
     let tasks = dataset.tasks;
     let customers = dataset.customers;
@@ -343,6 +459,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     let healthz = Runner {
         target: Arc::new(load::Target::new(addr, None)),
         only: Vec::new(),
+        warm: Warm::Nothing,
         ..run.clone()
     };
     results.extend(
@@ -445,6 +562,7 @@ async fn run(mut args: Args) -> Result<(), String> {
             .args(["-i", "-q", "-s", "10"])
             .arg(&bench_db)
             .output();
+        Warm::Relations(bench_db.clone()).run();
         let select = pgbench(
             &bench_db,
             &[
@@ -543,24 +661,34 @@ async fn run(mut args: Args) -> Result<(), String> {
             "- PostgreSQL connections of the API and of pgbench: with the URL's `sslmode` (by default TLS when the server offers it)\n"
         });
     }
+    ceilings.push_str(if postgres {
+        "- before each scenario and pgbench's select, the database's tables and indexes read into the system's cache (`pg_prewarm`, 'read')\n"
+    } else {
+        "- before each scenario, the SQLite file read into the system's cache\n"
+    });
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let report = format!(
-        "## {} — {} tasks and notes, {} customers\n\nCommand: `{command}`\n\n{table}\n{ceilings}- peak RSS of the server: {}\n- server start-up on the migrated database: {startup:.2} s\n- dataset generated in {generation:.1} s\n- machine: {machine}\n- {c} connections, {s} s per scenario\n",
+        "## {} — {} tasks and notes, {} customers\n\nCommand: `{command}`\n\n{table}\n{ceilings}- peak RSS of the server: {}\n- server start-up on the migrated database: {startup:.2} s\n- dataset {origin}\n- machine: {machine}\n- {c} connections, {s} s per scenario\n",
         if postgres { "PostgreSQL" } else { "SQLite" },
-        args.tasks,
-        args.customers,
+        tasks,
+        customers,
         rss.map_or("unknown".to_owned(), |r| format!("{r:.0} MiB")),
     );
     println!("\n{report}");
-    if postgres && !args.keep_database {
+    let keep = args.keep_database || args.reuse;
+    if postgres && !keep {
         let _ = psql(
             &args.database,
             "DROP DATABASE IF EXISTS crm_bench WITH (FORCE)",
         );
     }
-    if args.keep_database && !postgres {
-        println!("SQLite database kept in {}", work.display());
-    } else {
+    if !postgres && (keep || args.database != "sqlite") {
+        println!(
+            "SQLite database kept: run on it again with --database sqlite:{} --reuse",
+            sqlite_file.display()
+        );
+    }
+    if !(keep && args.database == "sqlite") {
         let _ = std::fs::remove_dir_all(&work);
     }
     let errors: usize = results.iter().map(|r| r.errors).sum();

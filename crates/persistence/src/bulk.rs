@@ -295,6 +295,41 @@ pub async fn generate(
     })
 }
 
+/// What an earlier [`generate`] left in `db`, for running on a kept dataset again: the
+/// highest ids (rows are never deleted by the benchmark's requests, and what they create
+/// comes after what was generated) and the planned tasks still open, in id order.
+pub async fn describe(db: &DatabaseConnection) -> StoreResult<Dataset> {
+    let backend = db.get_database_backend();
+    let extent = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM tasks) AS tasks, \
+             (SELECT COALESCE(MAX(id), 0) FROM customers) AS customers, \
+             (SELECT COALESCE(MAX(id), 0) FROM operators) AS operators, \
+             (SELECT COALESCE(MAX(id), 0) FROM teams) AS teams, \
+             (SELECT COUNT(*) FROM timeline_entries) AS timeline_entries",
+        ))
+        .await?
+        .ok_or(crate::StoreError::NotFound)?;
+    let planned = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT id FROM tasks WHERE status = 'planned' AND kind = 'task' ORDER BY id",
+        ))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64>("", "id"))
+        .collect::<Result<_, _>>()?;
+    Ok(Dataset {
+        tasks: extent.try_get("", "tasks")?,
+        customers: extent.try_get("", "customers")?,
+        operators: extent.try_get("", "operators")?,
+        teams: extent.try_get("", "teams")?,
+        planned,
+        timeline_entries: extent.try_get("", "timeline_entries")?,
+    })
+}
+
 /// A small generated dataset for tests.
 #[cfg(test)]
 pub(crate) mod sample {

@@ -83,6 +83,13 @@ impl InlineReads {
         conn.busy_timeout(std::time::Duration::ZERO)?;
         conn.pragma_update(None, "query_only", true)?;
         conn.pragma_update(None, "cache_size", -4096)?;
+        // Plans that do not depend on the bound values, so that a cached statement is not
+        // compiled again at each read (SQLite's default in this build, `.cargo/config.toml`;
+        // said again here for the statements this module keeps).
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         Ok(conn)
     }
 
@@ -265,6 +272,37 @@ mod tests {
     use super::*;
     use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
     use rusqlite::types::ValueRef;
+
+    /// After ANALYZE, a statement comparing a bound value with an indexed column is compiled
+    /// again whenever the value changes, unless the query planner stability guarantee is on;
+    /// this build turns it on for every connection, sqlx's included (`.cargo/config.toml`).
+    #[test]
+    fn statements_keep_their_plan_whatever_values_are_bound() {
+        use rusqlite::StatementStatus::RePrepare;
+        use rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG as QPSG;
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        assert!(conn.db_config(QPSG).unwrap(), "the build's default");
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER NOT NULL);
+             CREATE INDEX t_k ON t (k, id);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT i, i % 40 FROM n;
+             ANALYZE;",
+        )
+        .unwrap();
+        let reprepared = |conn: &rusqlite::Connection, sql: &str| {
+            let mut stmt = conn.prepare(sql).unwrap();
+            for k in 0..6 {
+                let n: i64 = stmt.query_row([k], |row| row.get(0)).unwrap();
+                assert_eq!(n, 50);
+            }
+            stmt.get_status(RePrepare)
+        };
+        assert_eq!(reprepared(&conn, "SELECT count(*) FROM t WHERE k = ?1"), 0);
+        // The same without the guarantee, as SQLite is otherwise built: compiled again.
+        conn.set_db_config(QPSG, false).unwrap();
+        assert!(reprepared(&conn, "SELECT count(*) FROM t WHERE k = ?1 AND 1") > 0);
+    }
 
     #[test]
     fn date_times_are_read_in_sqlx_forms() {

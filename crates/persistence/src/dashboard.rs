@@ -1,7 +1,7 @@
 //! The dashboard's counts and the outcome reports, each in one aggregate query.
 
 use crate::names::{self, Catalog};
-use crate::{Names, StoreError, StoreResult};
+use crate::{Names, Reader, StoreError, StoreResult};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sea_orm::sea_query::{
     Alias, Condition, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement, UnionType,
@@ -78,6 +78,23 @@ struct CountsRow {
     catalog_version: i64,
 }
 
+impl CountsRow {
+    /// The row of [`counts_query`] read by rusqlite, in its columns' order.
+    fn decode_sqlite(row: &rusqlite::Row<'_>) -> Option<Self> {
+        let n = |i: usize| row.get::<_, i64>(i).ok();
+        Some(Self {
+            counts: Counts {
+                planned: n(0)?,
+                overdue: n(1)?,
+                due_today: n(2)?,
+                urgent: n(3)?,
+                unassigned: n(4)?,
+            },
+            catalog_version: n(5)?,
+        })
+    }
+}
+
 /// The counts over planned tasks, with "today" and "now" in the business's time zone.
 ///
 /// Planned, urgent and unassigned are sums over the kept counts per responsible operator,
@@ -91,8 +108,11 @@ struct CountsRow {
 /// Priority types and a team's operators are lists of ids from the catalog in memory
 /// (`names::in_ids`). The row carries the catalog version it was read at; when that is newer
 /// than the catalog the lists came from, the counts are read again with the newer one.
+///
+/// On a SQLite file the row is read on the calling thread (`crate::inline`), as the
+/// dashboard's lists are.
 pub async fn counts(
-    db: &impl ConnectionTrait,
+    db: &Reader<'_>,
     names: &Names,
     scope: Scope,
     today: NaiveDate,
@@ -101,11 +121,12 @@ pub async fn counts(
     let backend = db.get_database_backend();
     let mut catalog = names.held();
     for _ in 0..names::CATALOG_RETRIES {
-        let q = counts_query(backend, &catalog, scope, today, now);
-        let Some(row) = CountsRow::find_by_statement(backend.build(&q))
-            .one(db)
-            .await?
-        else {
+        let statement = backend.build(&counts_query(backend, &catalog, scope, today, now));
+        let row = match db.inline(&statement, CountsRow::decode_sqlite) {
+            Some(rows) => rows.into_iter().next(),
+            None => CountsRow::find_by_statement(statement).one(db).await?,
+        };
+        let Some(row) = row else {
             return Ok(Counts::default());
         };
         if row.catalog_version <= catalog.version {
@@ -435,4 +456,50 @@ pub async fn outcome_report(
             .all(db)
             .await?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counts of every operator, every team and everyone, on days before, at and after
+    /// the dataset's, read on the calling thread and through the pool, are the same counts.
+    #[tokio::test]
+    async fn counts_read_on_the_calling_thread_are_the_counts_the_pool_reads() {
+        let (_dir, db, names) = crate::bulk::sample::sqlite().await;
+        let inline = crate::HotConnections::new(2);
+        let pooled = crate::HotConnections::new(0);
+        let scopes = (1..=51)
+            .map(|op| Scope {
+                operator_id: Some(op),
+                team_id: None,
+            })
+            .chain((1..=6).map(|team| Scope {
+                operator_id: None,
+                team_id: Some(team),
+            }))
+            .chain([Scope::default()]);
+        let (mut compared, mut overdue, mut due_today) = (0, 0, 0);
+        for scope in scopes {
+            for (day, hour) in [(20, 9), (26, 0), (26, 14), (27, 23), (40, 12)] {
+                let today = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() + Duration::days(day);
+                let now = today.and_hms_opt(hour, 30, 0).unwrap();
+                let fast = crate::Reader::new(&db, &inline);
+                let slow = crate::Reader::new(&db, &pooled);
+                let a = counts(&fast, &names, scope, today, now).await.unwrap();
+                let b = counts(&slow, &names, scope, today, now).await.unwrap();
+                assert_eq!(a, b, "{scope:?} on {now}");
+                compared += 1;
+                overdue += a.overdue;
+                due_today += a.due_today;
+            }
+        }
+        assert_eq!(compared, 58 * 5);
+        assert!(
+            overdue > 0 && due_today > 0,
+            "{overdue} overdue, {due_today} due today"
+        );
+        assert_eq!(inline.inline_reads(), compared);
+        assert_eq!(pooled.inline_reads(), 0);
+    }
 }

@@ -1445,10 +1445,7 @@ fn scheduled_range(
     to: Option<NaiveDate>,
 ) {
     if backend != DbBackend::Postgres {
-        let day = |day: NaiveDate| match (1..=9999).contains(&day.year()) {
-            true => Expr::cust(format!("'{}'", day.format("%Y-%m-%d"))),
-            false => Expr::val(day),
-        };
+        let day = |day: NaiveDate| day_literal(day, "%Y-%m-%d").unwrap_or_else(|| Expr::val(day));
         if let Some(from) = from {
             q.and_where(Expr::col(("t", "scheduled_date")).gte(day(from)));
         }
@@ -1478,12 +1475,15 @@ fn scheduled_range(
 /// once whatever day it is run on (see [`scheduled_range`]); `None` outside the years 1 to
 /// 9999, which a timestamp of four-digit years cannot write.
 pub(crate) fn day_start_literal(day: NaiveDate) -> Option<Expr> {
-    (1..=9999).contains(&day.year()).then(|| {
-        Expr::cust(format!(
-            "'{}'",
-            day.and_time(NaiveTime::MIN).format("%Y-%m-%d %H:%M:%S")
-        ))
-    })
+    day_literal(day, "%Y-%m-%d 00:00:00")
+}
+
+/// `day` as an SQL string literal in `format` (digits and separators), for the years 1 to
+/// 9999; `None` for the others, whose written forms a four-digit format does not hold.
+fn day_literal(day: NaiveDate, format: &str) -> Option<Expr> {
+    (1..=9999)
+        .contains(&day.year())
+        .then(|| Expr::cust(format!("'{}'", day.format(format))))
 }
 
 /// Rows after `(values, id)` in the lexicographic order of `keys` then id. When every key

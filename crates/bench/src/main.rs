@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod cpu;
 mod load;
 
 #[derive(Parser, Debug)]
@@ -75,6 +76,7 @@ struct Outcome {
     per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
+    cpu: Option<cpu::PerRequest>,
 }
 
 fn fail(e: impl std::fmt::Display) -> String {
@@ -135,6 +137,10 @@ struct Runner {
     seconds: u64,
     only: Vec<String>,
     warm: Warm,
+    /// The server's process, whose CPU time is read around each scenario.
+    server_pid: u32,
+    /// Whether PostgreSQL's processes are read too.
+    postgres: bool,
 }
 
 impl Runner {
@@ -168,6 +174,7 @@ impl Runner {
             return None;
         }
         self.warm.run();
+        let before = cpu::Sample::now(self.server_pid, self.postgres);
         let load::Measured {
             latencies: mut all,
             errors,
@@ -180,6 +187,7 @@ impl Runner {
             next,
         )
         .await;
+        let cpu = before.per_request(&cpu::Sample::now(self.server_pid, self.postgres), all.len());
         let elapsed = elapsed.as_secs_f64();
         all.sort_unstable();
         let pct = |p: f64| {
@@ -195,6 +203,7 @@ impl Runner {
             per_second: all.len() as f64 / elapsed,
             p50_ms: pct(0.50),
             p99_ms: pct(0.99),
+            cpu,
         })
     }
 }
@@ -210,14 +219,48 @@ fn psql(url: &str, sql: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// pgbench's transactions per second for `args`, or None when pgbench is not there.
-fn pgbench(url: &str, args: &[&str]) -> Option<f64> {
+/// What pgbench measured: its rate, and the CPU it and PostgreSQL spent per transaction.
+struct Pgbench {
+    tps: f64,
+    cpu: Option<cpu::PerRequest>,
+}
+
+/// pgbench's run with `args`, or None when pgbench is not there.
+fn pgbench(url: &str, args: &[&str], server_pid: u32) -> Option<Pgbench> {
+    let before = cpu::Sample::now(server_pid, true);
     let out = Command::new("pgbench").args(args).arg(url).output().ok()?;
+    // The backends it used end with it; their parent adds their CPU time to its own once it
+    // has reaped them.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = cpu::Sample::now(server_pid, true);
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse().ok())
+    let value = |prefix: &str, at: usize| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(at))
+            .and_then(|v| v.split('/').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let tps = value("tps = ", 2)?;
+    let transactions = value("number of transactions actually processed:", 5);
+    Some(Pgbench {
+        tps,
+        cpu: transactions.and_then(|n| before.per_request(&after, n as usize)),
+    })
+}
+
+/// The CPU columns of a scenario's row: server, PostgreSQL, load generator, cores busy.
+fn cpu_cells(cpu: Option<&cpu::PerRequest>) -> String {
+    match cpu {
+        Some(c) => format!(
+            "{:.0} | {} | {:.0} | {:.0}%",
+            c.server_us,
+            c.database_us.map_or(String::new(), |d| format!("{d:.0}")),
+            c.generator_us,
+            100.0 * c.busy
+        ),
+        None => " | | | ".to_owned(),
+    }
 }
 
 fn peak_rss_mib(pid: u32) -> Option<f64> {
@@ -442,6 +485,8 @@ async fn run(mut args: Args) -> Result<(), String> {
         connections: c,
         seconds: s,
         only: args.only.clone(),
+        server_pid: pid,
+        postgres,
         warm: if postgres {
             Warm::Relations(url.clone())
         } else {
@@ -550,7 +595,7 @@ async fn run(mut args: Args) -> Result<(), String> {
     }).await);
     let rss = peak_rss_mib(pid);
 
-    let (select_tps, insert_tps) = if postgres {
+    let (select, insert) = if postgres {
         let bench_db = crm_persistence::replace_database(&args.database, "crm_pgbench");
         psql(
             &args.database,
@@ -568,6 +613,7 @@ async fn run(mut args: Args) -> Result<(), String> {
             &[
                 "-S", "-M", "prepared", "-c", "10", "-j", "2", "-T", &seconds,
             ],
+            pid,
         );
         let script = work.join("insert.sql");
         std::fs::write(&script, "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n").map_err(fail)?;
@@ -587,6 +633,7 @@ async fn run(mut args: Args) -> Result<(), String> {
                 "-f",
                 &script_arg,
             ],
+            pid,
         );
         let _ = psql(
             &args.database,
@@ -597,12 +644,14 @@ async fn run(mut args: Args) -> Result<(), String> {
         (None, None)
     };
 
+    let select_tps = select.as_ref().map(|p| p.tps);
+    let insert_tps = insert.as_ref().map(|p| p.tps);
     let healthz = results[0].per_second;
     let combined = |db: Option<f64>| db.map(|d| 1.0 / (1.0 / healthz + 1.0 / d));
     let read_ceiling = combined(select_tps);
     let write_ceiling = combined(insert_tps);
     let mut table = String::from(
-        "| scenario | requests | req/s | p50 ms | p99 ms | errors | share of ceiling |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | requests | req/s | p50 ms | p99 ms | errors | share of ceiling | CPU µs per request: server | PostgreSQL | load generator | cores busy |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (i, r) in results.iter().enumerate() {
         let ceiling = match i {
@@ -614,20 +663,31 @@ async fn run(mut args: Args) -> Result<(), String> {
             format!("{:.0}%", 100.0 * r.per_second / c)
         });
         table.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |\n",
-            r.name, r.requests, r.per_second, r.p50_ms, r.p99_ms, r.errors, share
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |\n",
+            r.name,
+            r.requests,
+            r.per_second,
+            r.p50_ms,
+            r.p99_ms,
+            r.errors,
+            share,
+            cpu_cells(r.cpu.as_ref()),
         ));
     }
     let mut ceilings = format!("- `/healthz`: {healthz:.0} req/s\n");
-    if let Some(t) = select_tps {
-        ceilings.push_str(&format!(
-            "- pgbench select by key (prepared, 10 clients): {t:.0} tps\n"
-        ));
-    }
-    if let Some(t) = insert_tps {
-        ceilings.push_str(&format!(
-            "- pgbench INSERT (prepared, 10 clients): {t:.0} tps\n"
-        ));
+    for (name, run) in [("select by key", &select), ("INSERT", &insert)] {
+        if let Some(p) = run {
+            ceilings.push_str(&format!(
+                "- pgbench {name} (prepared, 10 clients): {:.0} tps{}\n",
+                p.tps,
+                p.cpu.as_ref().map_or(String::new(), |c| format!(
+                    "; CPU µs per transaction: PostgreSQL {}, pgbench {:.0}; cores busy {:.0}%",
+                    c.database_us.map_or("?".to_owned(), |d| format!("{d:.0}")),
+                    c.children_us,
+                    100.0 * c.busy
+                )),
+            ));
+        }
     }
     if let Some(c) = read_ceiling {
         ceilings.push_str(&format!(

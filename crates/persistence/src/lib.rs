@@ -28,7 +28,12 @@ pub use paging::{MAX_LIMIT, Page};
 pub use sea_orm::DatabaseConnection;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DbBackend, DbErr, ExecResult, QueryResult, Statement,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 /// How the pool behaves; the defaults suit a small server.
@@ -100,16 +105,102 @@ pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
 }
 
 /// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
-/// IMMEDIATE`), so that concurrent writers wait for each other (busy timeout) instead of
-/// failing when one of them read before writing.
-pub async fn write_txn(db: &DatabaseConnection) -> StoreResult<sea_orm::DatabaseTransaction> {
+/// IMMEDIATE`), so that concurrent writers wait for each other instead of failing when one
+/// of them read before writing.
+///
+/// On a SQLite file, the writers of this process also wait for each other here, in turn,
+/// before they begin: SQLite has one writer at a time, and a connection that finds the lock
+/// taken polls for it, sleeping between tries (1, 2, 5, 10 ... 100 ms), so under many writers
+/// the lock sat free while they slept. Waiting here, the next writer is woken as soon as the
+/// previous one ends. Writers of other processes on the same file are still waited for by
+/// SQLite's busy timeout.
+pub async fn write_txn(db: &DatabaseConnection) -> StoreResult<WriteTxn> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    Ok(db
+    let turn = match sqlite_writers(db) {
+        Some(writers) => match tokio::time::timeout(WRITE_TURN_WAIT, writers.acquire_owned()).await
+        {
+            Ok(Ok(permit)) => Some(permit),
+            // Elapsed, or closed (never: the semaphores are not closed).
+            _ => {
+                return Err(StoreError::Unavailable(DbErr::ConnectionAcquire(
+                    sea_orm::error::ConnAcquireErr::Timeout,
+                )));
+            }
+        },
+        None => None,
+    };
+    let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
-        .await?)
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
+}
+
+/// How long a writer waits for its turn: SQLite's busy timeout (see `options`).
+const WRITE_TURN_WAIT: Duration = Duration::from_secs(5);
+
+/// The turn to write on `db`'s SQLite file, shared by every pool of this process on that
+/// file; `None` for PostgreSQL and for a database without a file (in memory).
+fn sqlite_writers(db: &DatabaseConnection) -> Option<Arc<tokio::sync::Semaphore>> {
+    static WRITERS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Semaphore>>>> =
+        LazyLock::new(Default::default);
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = std::fs::canonicalize(options.get_filename()).ok()?;
+    let mut writers = WRITERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Some(
+        writers
+            .entry(file)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1)))
+            .clone(),
+    )
+}
+
+/// A transaction that writes, begun by [`write_txn`]; dropped without [`WriteTxn::commit`],
+/// it is rolled back.
+pub struct WriteTxn {
+    txn: sea_orm::DatabaseTransaction,
+    /// This process's turn to write on a SQLite file, given up after the transaction ends.
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
 }
 
 /// Answers whether the database is reachable, with one trivial query.
@@ -158,7 +249,91 @@ pub fn replace_database(url: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::replace_database;
+    use super::*;
+
+    async fn sqlite_file(dir: &std::path::Path, name: &str) -> DatabaseConnection {
+        let url = format!("sqlite://{}?mode=rwc", dir.join(name).display());
+        connect(&url, &PoolConfig::default()).await.unwrap()
+    }
+
+    /// Every pool of the process on one file shares one turn to write; other files, memory
+    /// and PostgreSQL have none of it.
+    #[tokio::test]
+    async fn pools_on_one_sqlite_file_share_its_turn_to_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = sqlite_file(dir.path(), "a.db").await;
+        let again = sqlite_file(dir.path(), "a.db").await;
+        let b = sqlite_file(dir.path(), "b.db").await;
+        let (ta, tb) = (sqlite_writers(&a).unwrap(), sqlite_writers(&b).unwrap());
+        assert!(Arc::ptr_eq(&ta, &sqlite_writers(&again).unwrap()));
+        assert!(!Arc::ptr_eq(&ta, &tb));
+        let memory = connect("sqlite::memory:", &PoolConfig::default())
+            .await
+            .unwrap();
+        assert!(sqlite_writers(&memory).is_none());
+        // A transaction holds the turn until it ends, committed or dropped.
+        let txn = write_txn(&a).await.unwrap();
+        assert_eq!(ta.available_permits(), 0);
+        assert_eq!(tb.available_permits(), 1);
+        txn.commit().await.unwrap();
+        assert_eq!(ta.available_permits(), 1);
+        let txn = write_txn(&again).await.unwrap();
+        assert_eq!(ta.available_permits(), 0);
+        drop(txn);
+        assert_eq!(ta.available_permits(), 1);
+    }
+
+    /// Writers that queue behind a transaction begin in the order they asked, each once the
+    /// one before has committed, and none fails for the wait.
+    #[tokio::test]
+    async fn sqlite_writers_take_turns_in_the_order_they_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_file(dir.path(), "t.db").await;
+        db.execute_unprepared("CREATE TABLE turns (n INTEGER NOT NULL, seen INTEGER NOT NULL)")
+            .await
+            .unwrap();
+        let first = write_txn(&db).await.unwrap();
+        let mut writers = Vec::new();
+        for n in 0..12 {
+            let db = db.clone();
+            writers.push(tokio::spawn(async move {
+                let txn = write_txn(&db).await.unwrap();
+                // How many rows the writers before this one committed.
+                let seen = txn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "SELECT COUNT(*) AS c FROM turns",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .try_get::<i64>("", "c")
+                    .unwrap();
+                txn.execute_unprepared(&format!("INSERT INTO turns VALUES ({n}, {seen})"))
+                    .await
+                    .unwrap();
+                txn.commit().await.unwrap();
+            }));
+            // Each asks while the first transaction still holds the turn, after the one before.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.commit().await.unwrap();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT n, seen FROM turns ORDER BY rowid",
+            ))
+            .await
+            .unwrap();
+        let order: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|r| (r.try_get("", "n").unwrap(), r.try_get("", "seen").unwrap()))
+            .collect();
+        assert_eq!(order, (0..12).map(|n| (n, n)).collect::<Vec<_>>());
+    }
 
     #[test]
     fn database_names_are_swapped_in_urls() {

@@ -18,8 +18,8 @@ use sea_orm::sea_query::{
     UpdateStatement, WithClause,
 };
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityName,
-    EntityTrait, ExecResult, IdenStatic, Iterable, QueryResult, Statement, Value,
+    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, ExecResult,
+    IdenStatic, Iterable, QueryResult, Statement, Value,
 };
 
 /// Rows for one table, all with the same columns.
@@ -131,7 +131,7 @@ pub(crate) enum Session<'a> {
     /// PostgreSQL: statements commit on their own; a step's writes are one statement.
     Single(Reader<'a>),
     /// SQLite: one write transaction, committed by [`Session::finish`].
-    Transaction(DatabaseTransaction),
+    Transaction(crate::WriteTxn),
 }
 
 const GUARD: &str = "guard";

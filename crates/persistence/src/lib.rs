@@ -141,22 +141,31 @@ pub async fn write_txn(db: &DatabaseConnection) -> StoreResult<WriteTxn> {
 /// How long a writer waits for its turn: SQLite's busy timeout (see `options`).
 const WRITE_TURN_WAIT: Duration = Duration::from_secs(5);
 
-/// The turn to write on `db`'s SQLite file, shared by every pool of this process on that
-/// file; `None` for PostgreSQL and for a database without a file (in memory).
+/// The turn to write on `db`'s SQLite file, shared by every pool of the process that names
+/// the file alike; `None` for PostgreSQL and for a database without a file (in memory).
 fn sqlite_writers(db: &DatabaseConnection) -> Option<Arc<tokio::sync::Semaphore>> {
     static WRITERS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Semaphore>>>> =
         LazyLock::new(Default::default);
+    let writers = || {
+        WRITERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
     if db.get_database_backend() != DbBackend::Sqlite {
         return None;
     }
     let options = db.get_sqlite_connection_pool().connect_options();
-    let file = std::fs::canonicalize(options.get_filename()).ok()?;
-    let mut writers = WRITERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let file = options.get_filename();
+    if let Some(turn) = writers().get(file) {
+        return Some(turn.clone());
+    }
+    // Once per file: whether there is one.
+    if !file.is_file() {
+        return None;
+    }
     Some(
-        writers
-            .entry(file)
+        writers()
+            .entry(file.to_owned())
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1)))
             .clone(),
     )
@@ -173,10 +182,6 @@ pub struct WriteTxn {
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
-    }
-
-    pub async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
     }
 }
 

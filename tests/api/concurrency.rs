@@ -1,4 +1,5 @@
-//! Many requests at once on one task: one wins, nothing is done twice.
+//! Many requests at once on one task: one wins, nothing is done twice. Many at once on
+//! many tasks: each is done once, as if alone.
 
 use crm_tests::{TestApp, spawn_app};
 use reqwest::Method;
@@ -83,6 +84,65 @@ async fn fifty_concurrent_nexts_give_one_success_and_one_follow_up() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn forty_nexts_at_once_on_forty_tasks_each_close_their_own() {
+    let app = spawn_app().await;
+    let (first, positive) = fixture(&app).await;
+    let ty = &first["type"]["id"];
+    let mut tasks = vec![first.clone()];
+    for i in 1..40 {
+        let customer = app.customer(json!({"name": format!("Customer {i}")})).await;
+        let task = app.post("/api/v1/tasks", &json!({"customer_id": customer, "description": format!("Call {i}"), "type_id": ty, "scheduled_date": "2026-12-01"})).await;
+        tasks.push(task.ok(201).clone());
+    }
+    let body = |i: usize| match i % 3 {
+        0 => {
+            json!({"outcome_id": positive, "action": "continue", "follow_up": {"description": format!("Again {i}"), "type_id": ty, "scheduled_date": "2026-12-02"}})
+        }
+        1 => {
+            json!({"outcome_id": positive, "action": "close_with_note", "note": {"description": format!("Said {i}"), "type_id": ty, "scheduled_date": "2026-12-01"}})
+        }
+        _ => json!({"outcome_id": positive, "action": "close"}),
+    };
+    let replies = all_at_once(
+        tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                app.request(Method::POST, &format!("/api/v1/tasks/{}/next", t["id"]))
+                    .json(&body(i))
+            })
+            .collect(),
+    )
+    .await;
+    for (i, ((status, reply), task)) in replies.iter().zip(&tasks).enumerate() {
+        assert_eq!(*status, 200, "{i}: {reply}");
+        assert_eq!(reply["task"]["id"], task["id"], "{i}");
+        assert_eq!(reply["task"]["status"], "done", "{i}");
+        assert_eq!(reply["task"]["version"], 2, "{i}");
+        // What was answered is what was stored.
+        let stored = app.get(&format!("/api/v1/tasks/{}", task["id"])).await;
+        assert_eq!(stored.json, reply["task"], "{i}");
+        let made = &reply["created"];
+        assert_eq!(made.is_null(), i % 3 == 2, "{i}: {reply}");
+        if made.is_null() {
+            assert_eq!(follow_ups(&app, &task["id"]).await, 0, "{i}");
+        } else {
+            assert_eq!(made["parent_id"], task["id"], "{i}");
+            let stored = app.get(&format!("/api/v1/tasks/{}", made["id"])).await;
+            assert_eq!(&stored.json, made, "{i}");
+            assert_eq!(follow_ups(&app, &task["id"]).await, 1, "{i}");
+        }
+        let closes = app
+            .rows(&format!(
+                "SELECT id FROM timeline_entries WHERE kind = 'task_closed' AND task_id = {}",
+                task["id"]
+            ))
+            .await;
+        assert_eq!(closes.len(), 1, "{i}");
+    }
 }
 
 #[tokio::test]

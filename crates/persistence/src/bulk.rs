@@ -339,7 +339,64 @@ pub(crate) mod sample {
     pub(crate) async fn sqlite() -> (tempfile::TempDir, DatabaseConnection, crate::Names) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::connect(&url, &crate::PoolConfig::default())
+        let (db, names) = filled(&url).await;
+        (dir, db, names)
+    }
+
+    /// A database of its own on the PostgreSQL server that `TEST_DATABASE_URL` names, with
+    /// the same dataset, dropped with the returned guard; `None` when no such server is named.
+    pub(crate) async fn postgres() -> Option<(Dropped, DatabaseConnection, crate::Names)> {
+        use sea_orm::ConnectionTrait;
+        let url = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))?;
+        let name = format!("crm_unit_{:016x}", rand::random::<u64>());
+        let admin = sea_orm::Database::connect(&url).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        admin.close().await.ok();
+        let dropped = Dropped {
+            url: url.clone(),
+            name: name.clone(),
+        };
+        let (db, names) = filled(&crate::replace_database(&url, &name)).await;
+        Some((dropped, db, names))
+    }
+
+    /// Drops its database when it goes, even when the test failed.
+    pub(crate) struct Dropped {
+        url: String,
+        name: String,
+    }
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            use sea_orm::ConnectionTrait;
+            let (url, name) = (self.url.clone(), self.name.clone());
+            // A test's runtime may be the current thread's: drop it from a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(db) = sea_orm::Database::connect(&url).await {
+                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = db.execute_unprepared(&drop).await;
+                        db.close().await.ok();
+                    }
+                });
+            })
+            .join();
+        }
+    }
+
+    /// The database at `url`, migrated, with 400 generated tasks over 30 customers, and its
+    /// catalog.
+    async fn filled(url: &str) -> (DatabaseConnection, crate::Names) {
+        let db = crate::connect(url, &crate::PoolConfig::default())
             .await
             .unwrap();
         crate::migrate(&db).await.unwrap();
@@ -354,6 +411,6 @@ pub(crate) mod sample {
             .unwrap();
         let names = crate::Names::new();
         names.reload(&db).await.unwrap();
-        (dir, db, names)
+        (db, names)
     }
 }

@@ -108,6 +108,8 @@ pub struct HotConnections {
     /// Reads on the calling thread (SQLite on a file, with connections held): opened at the
     /// first such read.
     inline: OnceLock<Option<InlineReads>>,
+    /// Steps waiting to be written together (PostgreSQL; see `crate::write`).
+    pub(crate) batches: crate::write::Batches,
 }
 
 /// A limit on the statements run at once, and how long one waits for its turn.
@@ -138,6 +140,7 @@ impl HotConnections {
             max,
             turns,
             inline: OnceLock::new(),
+            batches: crate::write::Batches::default(),
         })
     }
 
@@ -279,6 +282,11 @@ impl<'a> Reader<'a> {
     /// The pool behind it.
     pub fn db(&self) -> &'a DatabaseConnection {
         self.db
+    }
+
+    /// The connections it reads through.
+    pub(crate) fn hot(&self) -> &'a Arc<HotConnections> {
+        self.hot
     }
 
     /// The rows of `stmt`, read on this thread on SQLite (see `crate::inline`); `None` when

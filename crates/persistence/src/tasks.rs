@@ -10,7 +10,7 @@ use crate::entities::{task, task_tag};
 use crate::names::{self, Catalog, Names};
 use crate::paging::{self, Page};
 use crate::timeline::{self, NewEntry};
-use crate::write::{Insert, Session, Step};
+use crate::write::{Close, Insert, Session, Step};
 use crate::{StoreError, StoreResult};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use crm_domain::task::{self as lifecycle, default_responsible};
@@ -875,6 +875,7 @@ pub async fn next(
             now,
         )),
         inserts: Vec::new(),
+        close: None,
     };
     let type_name = catalog
         .task_type(row.type_id)
@@ -949,6 +950,16 @@ pub async fn next(
     {
         customer_first(guard, session.get_database_backend(), row.customer_id);
     }
+    step.close = Some(Close {
+        id: row.id,
+        version: row.version,
+        status: closing.status.as_str(),
+        outcome_id: closing.outcome_id,
+        closed_by_id: actor.id,
+        at: now,
+        customer_id: row.customer_id,
+        lock_customer: created.is_some(),
+    });
     if !session.apply(step).await? {
         return Err(stale(expected_version));
     }

@@ -255,7 +255,8 @@ const MOST_PARAMETERS: usize = 20_000;
 /// each step read, and one insert per table, each row inserted only if its step's task was
 /// updated. Each step learns whether its own guard matched. When that statement fails (a row
 /// one step adds breaks a constraint, say), nothing of it was written, and each of its steps
-/// is written alone, as a single step is, so that the failure is that step's only.
+/// is written alone, as a single step is, so that the failure is that step's only; when it
+/// fails because the database cannot be reached, every step gets that answer at once.
 ///
 /// One runner per [`HotConnections`]: on PostgreSQL, one per server worker.
 #[derive(Debug, Default)]
@@ -263,6 +264,8 @@ pub(crate) struct Batches {
     queue: Mutex<Queue>,
     /// Statements written for more than one step.
     written_together: AtomicUsize,
+    /// Statements for more than one step that failed, whose steps were then written alone.
+    written_alone: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -343,6 +346,12 @@ impl Batches {
     pub(crate) fn written_together(&self) -> usize {
         self.written_together.load(Ordering::Relaxed)
     }
+
+    /// How many statements for more than one step failed and had their steps written alone.
+    #[cfg(test)]
+    pub(crate) fn written_alone(&self) -> usize {
+        self.written_alone.load(Ordering::Relaxed)
+    }
 }
 
 /// The parameters `step` takes in a batch's statement.
@@ -382,16 +391,27 @@ async fn write_batch(reader: &Reader<'_>, taken: Vec<Pending>) {
                 .map(|row| row.try_get::<i64>("", "id").map_err(StoreError::from))
                 .collect::<StoreResult<HashSet<i64>>>()
         });
-        if let Ok(matched) = matched {
-            reader
-                .hot()
-                .batches
-                .written_together
-                .fetch_add(1, Ordering::Relaxed);
-            for pending in taken {
-                let _ = pending.done.send(Ok(matched.contains(&pending.close.id)));
+        let batches = &reader.hot().batches;
+        match matched {
+            Ok(matched) => {
+                batches.written_together.fetch_add(1, Ordering::Relaxed);
+                for pending in taken {
+                    let _ = pending.done.send(Ok(matched.contains(&pending.close.id)));
+                }
+                return;
             }
-            return;
+            // The database cannot be reached: written alone, each would wait for it in turn.
+            Err(StoreError::Unavailable(e)) => {
+                let cause = e.to_string();
+                for pending in taken {
+                    let e = StoreError::Unavailable(DbErr::Custom(cause.clone()));
+                    let _ = pending.done.send(Err(e));
+                }
+                return;
+            }
+            Err(_) => {
+                batches.written_alone.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     for pending in taken {
@@ -676,6 +696,7 @@ mod tests {
         assert!(results[1].is_err(), "{:?}", results[1]);
         assert!(matches!(results[2], Ok(true)), "{:?}", results[2]);
         assert_eq!(hot.batches.written_together(), 1);
+        assert_eq!(hot.batches.written_alone(), 1);
 
         // Each task as its own step left it: closed once with its one entry, or untouched.
         for (i, (id, version, _)) in t.iter().enumerate() {
@@ -708,6 +729,31 @@ mod tests {
                 assert_eq!((status.as_str(), now), ("planned", *version), "task {i}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn steps_together_that_cannot_reach_the_database_all_fail_at_once() {
+        // PostgreSQL only, as above.
+        let Some((_dropped, db, _)) = sample::postgres().await else {
+            return;
+        };
+        let by = ids(&db, "SELECT MIN(id) FROM operators").await[0];
+        let t = planned(&db, 3).await;
+        // The pool closed, and no connection held outside it.
+        db.clone().close().await.unwrap();
+        let hot = HotConnections::new(0);
+        let session = Session::Single(Reader::new(&db, &hot));
+        let steps = t.iter().map(|task| closing(*task, task.1, task.2, by));
+        let results = join_all(steps.map(|s| session.apply(s))).await;
+        for result in results {
+            assert!(
+                matches!(result, Err(StoreError::Unavailable(_))),
+                "{result:?}"
+            );
+        }
+        // One statement tried, none written together, and none tried alone after it.
+        assert_eq!(hot.batches.written_together(), 0);
+        assert_eq!(hot.batches.written_alone(), 0);
     }
 
     #[tokio::test]

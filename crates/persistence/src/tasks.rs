@@ -958,7 +958,6 @@ pub async fn next(
         closed_by_id: actor.id,
         at: now,
         customer_id: row.customer_id,
-        lock_customer: created.is_some(),
     });
     if !session.apply(step).await? {
         return Err(stale(expected_version));

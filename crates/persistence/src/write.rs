@@ -117,7 +117,8 @@ pub(crate) struct Step {
     pub close: Option<Close>,
 }
 
-/// A guard that closes task `id` if it still has `version`, as data.
+/// A guard that closes task `id` if it still has `version`, as data: what the step's `guard`
+/// does, which a statement for several steps writes in its stead.
 #[derive(Debug, Clone)]
 pub(crate) struct Close {
     pub id: i64,
@@ -127,8 +128,6 @@ pub(crate) struct Close {
     pub closed_by_id: i64,
     pub at: DateTime<Utc>,
     pub customer_id: i64,
-    /// Take the customer's row `FOR SHARE` before the task's (see `tasks::customer_first`).
-    pub lock_customer: bool,
 }
 
 impl Step {
@@ -309,13 +308,15 @@ impl Batches {
             let (db, hot) = (reader.db().clone(), Arc::clone(hot));
             tokio::spawn(async move { run(&db, &hot).await });
         }
+        // No answer: the runner went away (its runtime shut down) before writing it.
         result.await.map_err(|_| {
-            StoreError::Database(DbErr::Custom("the write of a step was abandoned".into()))
+            StoreError::Unavailable(DbErr::Custom("the write of a step was abandoned".into()))
         })?
     }
 
-    /// The steps to write next: those waiting, in the order they came, at most one per task;
-    /// the others wait for the next statement. Empty (and the runner stops) when none waits.
+    /// The steps to write next: those waiting, taken in the order they came, at most one per
+    /// task, and ordered by customer and task; the others wait for the next statement. Empty
+    /// (and the runner stops) when none waits.
     fn take(&self) -> Vec<Pending> {
         let mut queue = self.queue();
         let mut tasks = HashSet::new();
@@ -338,6 +339,7 @@ impl Batches {
         if taken.is_empty() {
             queue.running = false;
         }
+        taken.sort_by_key(|p| (p.close.customer_id, p.close.id));
         taken
     }
 
@@ -366,13 +368,40 @@ fn parameters_of(step: &Step) -> usize {
 
 /// Writes what is pending until nothing is.
 async fn run(db: &sea_orm::DatabaseConnection, hot: &Arc<HotConnections>) {
+    let mut runner = Runner {
+        batches: &hot.batches,
+        done: false,
+    };
     let reader = Reader::new(db, hot);
     loop {
         let taken = hot.batches.take();
         if taken.is_empty() {
+            runner.done = true;
             return;
         }
         write_batch(&reader, taken).await;
+    }
+}
+
+/// A runner at work: if it is dropped before it has found the queue empty (its runtime shut
+/// down), the steps still waiting are answered at once, and the next step starts a runner.
+struct Runner<'a> {
+    batches: &'a Batches,
+    done: bool,
+}
+
+impl Drop for Runner<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let pending = {
+            let mut queue = self.batches.queue();
+            queue.running = false;
+            std::mem::take(&mut queue.pending)
+        };
+        // Their answers' senders go with them: each waiting request gets `abandoned`.
+        drop(pending);
     }
 }
 
@@ -440,17 +469,23 @@ type RowOf<'a> = (i64, &'a Vec<Value>);
 /// The statement that writes `taken`: the tasks closed by one update from a `VALUES` list,
 /// each table's rows inserted by one `INSERT ... SELECT` joined to the tasks the update
 /// matched, in the order the steps gave them; it returns the ids of the tasks it closed.
+///
+/// Each row of the update takes its customer's row `FOR SHARE` before its task's, whether
+/// or not its step adds a task (a step alone does only then, see `tasks::customer_first`): a
+/// rename takes the customer's row and then its tasks, so a statement that held one task of
+/// a customer and waited for another would otherwise deadlock with it. The steps come
+/// ordered by customer and task (see [`Batches::take`]), so that two statements lock what
+/// they share in the same order.
 fn batch_statement(taken: &[Pending]) -> StoreResult<Statement> {
     let mut params = Params::default();
     let mut sql = String::from(
-        "WITH g (id, version, status, outcome_id, closed_by_id, at, customer_id, lock_customer) \
-         AS (VALUES ",
+        "WITH g (id, version, status, outcome_id, closed_by_id, at, customer_id) AS (VALUES ",
     );
     for (i, p) in taken.iter().enumerate() {
         let c = &p.close;
         let _ = write!(
             sql,
-            "{}({}, {}, {}, {}, {}, {}, {}, {})",
+            "{}({}, {}, {}, {}, {}, {}, {})",
             if i == 0 { "" } else { ", " },
             params.push(c.id),
             params.push(c.version),
@@ -459,15 +494,14 @@ fn batch_statement(taken: &[Pending]) -> StoreResult<Statement> {
             params.push(c.closed_by_id),
             params.push(c.at),
             params.push(c.customer_id),
-            params.push(c.lock_customer),
         );
     }
     sql.push_str(
         "), guard AS (UPDATE tasks AS t SET version = g.version + 1, updated_at = g.at, \
          status = g.status, outcome_id = g.outcome_id, closed_at = g.at, \
          closed_by_id = g.closed_by_id FROM g WHERE t.id = g.id AND t.version = g.version \
-         AND (NOT g.lock_customer OR EXISTS (SELECT 1 FROM customers AS c \
-         WHERE c.id = g.customer_id FOR SHARE)) RETURNING t.id)",
+         AND EXISTS (SELECT 1 FROM customers AS c WHERE c.id = g.customer_id FOR SHARE) \
+         RETURNING t.id)",
     );
     // The rows of each table (and set of columns), each with the task it depends on.
     let mut tables: Vec<(&Insert, Vec<RowOf>)> = Vec::new();
@@ -620,7 +654,6 @@ mod tests {
             closed_by_id: by,
             at,
             customer_id,
-            lock_customer: true,
         };
         let guard = Query::update()
             .table("tasks")
@@ -657,6 +690,7 @@ mod tests {
     async fn steps_that_arrive_together_are_written_in_one_statement_as_each_alone() {
         // PostgreSQL only: SQLite writes each step in its own transaction.
         let Some((_dropped, db, _)) = sample::postgres().await else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let done = ids(
@@ -731,10 +765,52 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_runner_that_goes_away_answers_those_waiting_and_lets_the_next_step_start_one() {
+        let batches = Batches::default();
+        let close = Close {
+            id: 1,
+            version: 1,
+            status: "done",
+            outcome_id: OUTCOME,
+            closed_by_id: 1,
+            at: crate::now(),
+            customer_id: 1,
+        };
+        let (done, mut answer) = oneshot::channel();
+        {
+            let mut queue = batches.queue();
+            queue.running = true;
+            queue.pending.push(Pending {
+                step: Step::default(),
+                close,
+                done,
+            });
+        }
+        drop(Runner {
+            batches: &batches,
+            done: false,
+        });
+        assert!(matches!(
+            answer.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        assert!(!batches.queue().running);
+        assert!(batches.queue().pending.is_empty());
+        // One that found the queue empty leaves it to the runner started after it.
+        batches.queue().running = true;
+        drop(Runner {
+            batches: &batches,
+            done: true,
+        });
+        assert!(batches.queue().running);
+    }
+
     #[tokio::test]
     async fn steps_together_that_cannot_reach_the_database_all_fail_at_once() {
         // PostgreSQL only, as above.
         let Some((_dropped, db, _)) = sample::postgres().await else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let by = ids(&db, "SELECT MIN(id) FROM operators").await[0];
@@ -760,6 +836,7 @@ mod tests {
     async fn nexts_at_once_leave_what_each_answered() {
         // PostgreSQL only, as above.
         let Some((_dropped, db, names)) = sample::postgres().await else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let hot = HotConnections::limited(4, 4, std::time::Duration::from_secs(5));

@@ -863,16 +863,26 @@ pub async fn next(
         .next(&outcome, cmd.action)
         .map_err(lifecycle_in("outcome_id"))?;
     let now = crate::now();
+    // The close as data, and the guard that writes it alone, from the same values.
+    let close = Close {
+        id: row.id,
+        version: row.version,
+        status: closing.status.as_str(),
+        outcome_id: closing.outcome_id,
+        closed_by_id: actor.id,
+        at: now,
+        customer_id: row.customer_id,
+    };
     let mut step = Step {
         guard: Some(guarded(
             &row,
             |u| {
-                u.col_expr(task::Column::Status, Expr::val(closing.status.as_str()))
-                    .col_expr(task::Column::OutcomeId, Expr::val(closing.outcome_id))
-                    .col_expr(task::Column::ClosedAt, Expr::val(now))
-                    .col_expr(task::Column::ClosedById, Expr::val(actor.id))
+                u.col_expr(task::Column::Status, Expr::val(close.status))
+                    .col_expr(task::Column::OutcomeId, Expr::val(close.outcome_id))
+                    .col_expr(task::Column::ClosedAt, Expr::val(close.at))
+                    .col_expr(task::Column::ClosedById, Expr::val(close.closed_by_id))
             },
-            now,
+            close.at,
         )),
         inserts: Vec::new(),
         close: None,
@@ -950,15 +960,7 @@ pub async fn next(
     {
         customer_first(guard, session.get_database_backend(), row.customer_id);
     }
-    step.close = Some(Close {
-        id: row.id,
-        version: row.version,
-        status: closing.status.as_str(),
-        outcome_id: closing.outcome_id,
-        closed_by_id: actor.id,
-        at: now,
-        customer_id: row.customer_id,
-    });
+    step.close = Some(close);
     if !session.apply(step).await? {
         return Err(stale(expected_version));
     }

@@ -110,6 +110,8 @@ pub struct HotConnections {
     inline: OnceLock<Option<InlineReads>>,
     /// Steps waiting to be written together (PostgreSQL; see `crate::write`).
     pub(crate) batches: crate::write::Batches,
+    /// Reads of steps waiting to be read together (PostgreSQL; see `crate::loads`).
+    pub(crate) loads: crate::loads::Loads,
 }
 
 /// A limit on the statements run at once, and how long one waits for its turn.
@@ -141,6 +143,7 @@ impl HotConnections {
             turns,
             inline: OnceLock::new(),
             batches: crate::write::Batches::default(),
+            loads: crate::loads::Loads::default(),
         })
     }
 

@@ -11,6 +11,7 @@ mod error;
 pub mod hot;
 pub mod idempotency;
 mod inline;
+mod loads;
 pub mod names;
 pub mod operators;
 pub mod paging;
@@ -19,6 +20,7 @@ pub mod secrets;
 pub mod tasks;
 pub mod throttle;
 pub mod timeline;
+mod together;
 mod write;
 
 pub use error::{StoreError, StoreResult};

@@ -23,7 +23,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, IntoActiveModel, QueryFilter, QueryTrait, Value,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryResult, QueryTrait, Statement, Value,
 };
 use serde_json::json;
 
@@ -711,6 +711,39 @@ struct Loaded {
     new_task_id: Option<i64>,
 }
 
+/// The read of a step's task: the row and what [`Loaded`] holds, the new task id when
+/// `new_task_id` (an expression) is given.
+fn step_select(backend: DbBackend, new_task_id: Option<Expr>) -> SelectStatement {
+    use sea_orm::sea_query::{Alias, Asterisk};
+    let mut q = Query::select();
+    q.column((Alias::new("t"), Asterisk))
+        .expr_as(Expr::col(("c", "consultant_id")), "customer_consultant_id")
+        .expr_as(Expr::cust(DEFAULT_OUTCOME_EXPR), "default_outcome_id");
+    if let Some(expr) = new_task_id {
+        q.expr_as(expr, "new_task_id");
+    }
+    from_tasks(&mut q);
+    join_to_task(&mut q, backend, "customers", "c", "customer_id");
+    q
+}
+
+/// The read of several steps' tasks at once (PostgreSQL), a new task id taken for each of
+/// `new_ids`; its rows carry the task's `id` (see `crate::loads`).
+pub(crate) fn steps_statement(ids: &[i64], new_ids: &[i64]) -> Statement {
+    let backend = DbBackend::Postgres;
+    let new_task_id = match new_ids {
+        [] => Expr::cust("CAST(NULL AS BIGINT)"),
+        _ => Expr::case(
+            Expr::col(("t", "id")).is_in(new_ids.iter().copied()),
+            next_task_id(backend),
+        )
+        .into(),
+    };
+    let mut q = step_select(backend, Some(new_task_id));
+    q.and_where(Expr::col(("t", "id")).is_in(ids.iter().copied()));
+    backend.build(&q)
+}
+
 /// Loads the task for a step, checking `If-Match` when given.
 async fn load_for_step(
     db: &impl ConnectionTrait,
@@ -718,23 +751,44 @@ async fn load_for_step(
     expected_version: Option<i32>,
     with_new_task_id: bool,
 ) -> StoreResult<Loaded> {
-    use sea_orm::sea_query::{Alias, Asterisk};
     let backend = db.get_database_backend();
-    let mut q = Query::select();
-    q.column((Alias::new("t"), Asterisk))
-        .expr_as(Expr::col(("c", "consultant_id")), "customer_consultant_id")
-        .expr_as(Expr::cust(DEFAULT_OUTCOME_EXPR), "default_outcome_id")
-        .and_where(Expr::col(("t", "id")).eq(id));
-    if with_new_task_id {
-        q.expr_as(next_task_id(backend), "new_task_id");
-    }
-    from_tasks(&mut q);
-    join_to_task(&mut q, backend, "customers", "c", "customer_id");
+    let mut q = step_select(backend, with_new_task_id.then(|| next_task_id(backend)));
+    q.and_where(Expr::col(("t", "id")).eq(id));
     let result = db
         .query_one_raw(backend.build(&q))
         .await?
         .ok_or(StoreError::NotFound)?;
-    let row = task::Model::from_query_result(&result, "")?;
+    loaded_from(&result, expected_version, with_new_task_id)
+}
+
+/// Loads the task for Next: on PostgreSQL the reads of Nexts that arrive together go in
+/// one statement (see `crate::loads`).
+async fn load_for_next(
+    session: &Session<'_>,
+    id: i64,
+    expected_version: Option<i32>,
+    with_new_task_id: bool,
+) -> StoreResult<Loaded> {
+    match session {
+        Session::Single(reader) => {
+            let result = crate::loads::Loads::load(reader, id, with_new_task_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            loaded_from(&result, expected_version, with_new_task_id)
+        }
+        Session::Transaction(_) => {
+            load_for_step(session, id, expected_version, with_new_task_id).await
+        }
+    }
+}
+
+/// What a step's read gave, checking `If-Match` when given.
+fn loaded_from(
+    result: &QueryResult,
+    expected_version: Option<i32>,
+    with_new_task_id: bool,
+) -> StoreResult<Loaded> {
+    let row = task::Model::from_query_result(result, "")?;
     if expected_version.is_some_and(|v| v != row.version) {
         return Err(StoreError::VersionConflict);
     }
@@ -856,7 +910,7 @@ pub async fn next(
         customer,
         tag_ids,
         new_task_id,
-    } = load_for_step(&session, id, expected_version, successor.is_some()).await?;
+    } = load_for_next(&session, id, expected_version, successor.is_some()).await?;
     let catalog = names.at_least(&session, customer.catalog_version).await?;
     let outcome = load_outcome(&catalog, "outcome_id", cmd.outcome_id)?;
     let closing = state_of(&row)?

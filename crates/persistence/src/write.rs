@@ -11,9 +11,11 @@
 //! write) instead of seven (`BEGIN`, the read, three writes, `COMMIT`, and the ping sqlx
 //! sends when a connection goes back to its pool): measured on Next, see BENCHMARKS.md.
 //! Nexts that come to be written while another is being written go together in one
-//! statement, each still guarded by its own version ([`Batches`]).
+//! statement, each still guarded by its own version ([`Batches`]); their reads go together
+//! likewise (`crate::loads`).
 
 use crate::hot::{HotConnections, Reader};
+use crate::together::{self, Runner, Waiting};
 use crate::{StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
@@ -26,8 +28,8 @@ use sea_orm::{
 };
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 /// Rows for one table, all with the same columns.
@@ -260,18 +262,11 @@ const MOST_PARAMETERS: usize = 20_000;
 /// One runner per [`HotConnections`]: on PostgreSQL, one per server worker.
 #[derive(Debug, Default)]
 pub(crate) struct Batches {
-    queue: Mutex<Queue>,
+    waiting: Waiting<Pending>,
     /// Statements written for more than one step.
     written_together: AtomicUsize,
     /// Statements for more than one step that failed, whose steps were then written alone.
     written_alone: AtomicUsize,
-}
-
-#[derive(Debug, Default)]
-struct Queue {
-    pending: Vec<Pending>,
-    /// A runner is writing, and will take what is pending before it stops.
-    running: bool,
 }
 
 #[derive(Debug)]
@@ -282,65 +277,35 @@ struct Pending {
 }
 
 impl Batches {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
-        match self.queue.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
     /// Writes `step` (whose `close` is set), alone or with others; `false` when its guard
     /// matched no row.
     async fn apply(reader: &Reader<'_>, mut step: Step) -> StoreResult<bool> {
         let Some(close) = step.close.take() else {
             return apply_in_one_statement(reader, step).await;
         };
-        let hot = reader.hot();
-        let (done, result) = oneshot::channel();
-        let start = {
-            let mut queue = hot.batches.queue();
-            queue.pending.push(Pending { step, close, done });
-            !std::mem::replace(&mut queue.running, true)
-        };
-        if start {
-            // The runner owns what it needs, so that it finishes its statement and answers
-            // every step it took even when the request that started it goes away.
-            let (db, hot) = (reader.db().clone(), Arc::clone(hot));
-            tokio::spawn(async move { run(&db, &hot).await });
-        }
-        // No answer: the runner went away (its runtime shut down) before writing it.
-        result.await.map_err(|_| {
-            StoreError::Unavailable(DbErr::Custom("the write of a step was abandoned".into()))
-        })?
+        let waiting = &reader.hot().batches.waiting;
+        let pending = |done| Pending { step, close, done };
+        together::answered(reader, waiting, pending, run, "write").await
     }
 
     /// The steps to write next: those waiting, taken in the order they came, at most one per
-    /// task, and ordered by customer and task; the others wait for the next statement. Empty
-    /// (and the runner stops) when none waits.
-    fn take(&self) -> Vec<Pending> {
-        let mut queue = self.queue();
+    /// task, and ordered by customer and task; the others wait for the next statement.
+    /// `None` (and the runner stops) when none waits.
+    fn take(runner: &mut Runner<'_, Pending>) -> Option<Vec<Pending>> {
         let mut tasks = HashSet::new();
-        let mut taken = Vec::new();
-        let mut kept = Vec::new();
         let mut parameters = 0;
-        for pending in queue.pending.drain(..) {
+        let mut taken = runner.take(|pending| {
             let more = parameters_of(&pending.step);
-            let fits = taken.is_empty()
-                || (taken.len() < MOST_IN_A_BATCH && parameters + more <= MOST_PARAMETERS);
-            if fits && !tasks.contains(&pending.close.id) {
-                tasks.insert(pending.close.id);
+            let fits = tasks.is_empty()
+                || (tasks.len() < MOST_IN_A_BATCH && parameters + more <= MOST_PARAMETERS);
+            if fits && tasks.insert(pending.close.id) {
                 parameters += more;
-                taken.push(pending);
-            } else {
-                kept.push(pending);
+                return true;
             }
-        }
-        queue.pending = kept;
-        if taken.is_empty() {
-            queue.running = false;
-        }
+            false
+        })?;
         taken.sort_by_key(|p| (p.close.customer_id, p.close.id));
-        taken
+        Some(taken)
     }
 
     /// How many statements have written more than one step.
@@ -367,41 +332,11 @@ fn parameters_of(step: &Step) -> usize {
 }
 
 /// Writes what is pending until nothing is.
-async fn run(db: &sea_orm::DatabaseConnection, hot: &Arc<HotConnections>) {
-    let mut runner = Runner {
-        batches: &hot.batches,
-        done: false,
-    };
-    let reader = Reader::new(db, hot);
-    loop {
-        let taken = hot.batches.take();
-        if taken.is_empty() {
-            runner.done = true;
-            return;
-        }
+async fn run(db: sea_orm::DatabaseConnection, hot: Arc<HotConnections>) {
+    let mut runner = hot.batches.waiting.runner();
+    let reader = Reader::new(&db, &hot);
+    while let Some(taken) = Batches::take(&mut runner) {
         write_batch(&reader, taken).await;
-    }
-}
-
-/// A runner at work: if it is dropped before it has found the queue empty (its runtime shut
-/// down), the steps still waiting are answered at once, and the next step starts a runner.
-struct Runner<'a> {
-    batches: &'a Batches,
-    done: bool,
-}
-
-impl Drop for Runner<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let pending = {
-            let mut queue = self.batches.queue();
-            queue.running = false;
-            std::mem::take(&mut queue.pending)
-        };
-        // Their answers' senders go with them: each waiting request gets `abandoned`.
-        drop(pending);
     }
 }
 
@@ -765,45 +700,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_runner_that_goes_away_answers_those_waiting_and_lets_the_next_step_start_one() {
-        let batches = Batches::default();
+    /// A waiting Next on task `id` of `customer_id`, and the receiver of its answer.
+    fn waiting_close(id: i64, customer_id: i64) -> (Pending, oneshot::Receiver<StoreResult<bool>>) {
         let close = Close {
-            id: 1,
+            id,
             version: 1,
             status: "done",
             outcome_id: OUTCOME,
             closed_by_id: 1,
             at: crate::now(),
-            customer_id: 1,
+            customer_id,
         };
-        let (done, mut answer) = oneshot::channel();
-        {
-            let mut queue = batches.queue();
-            queue.running = true;
-            queue.pending.push(Pending {
-                step: Step::default(),
-                close,
-                done,
-            });
+        let (done, answer) = oneshot::channel();
+        let step = Step::default();
+        (Pending { step, close, done }, answer)
+    }
+
+    #[test]
+    fn a_statement_takes_one_step_per_task_in_customer_then_task_order() {
+        let batches = Batches::default();
+        for (task, customer) in [(5, 2), (3, 1), (5, 2), (4, 2), (1, 9)] {
+            batches.waiting.push(waiting_close(task, customer).0);
         }
-        drop(Runner {
-            batches: &batches,
-            done: false,
-        });
+        let mut runner = batches.waiting.runner();
+        let order = |taken: Vec<Pending>| -> Vec<(i64, i64)> {
+            taken
+                .iter()
+                .map(|p| (p.close.customer_id, p.close.id))
+                .collect()
+        };
+        let first = Batches::take(&mut runner).map(order);
+        assert_eq!(first, Some(vec![(1, 3), (2, 4), (2, 5), (9, 1)]));
+        // The second Next on task 5 goes in the next statement.
+        assert_eq!(Batches::take(&mut runner).map(order), Some(vec![(2, 5)]));
+        assert!(Batches::take(&mut runner).is_none());
+    }
+
+    #[test]
+    fn a_runner_that_goes_away_answers_the_steps_waiting() {
+        let batches = Batches::default();
+        let (pending, mut answer) = waiting_close(1, 1);
+        assert!(batches.waiting.push(pending));
+        drop(batches.waiting.runner());
         assert!(matches!(
             answer.try_recv(),
             Err(oneshot::error::TryRecvError::Closed)
         ));
-        assert!(!batches.queue().running);
-        assert!(batches.queue().pending.is_empty());
-        // One that found the queue empty leaves it to the runner started after it.
-        batches.queue().running = true;
-        drop(Runner {
-            batches: &batches,
-            done: true,
-        });
-        assert!(batches.queue().running);
+        // The next step starts a runner.
+        assert!(batches.waiting.push(waiting_close(2, 1).0));
     }
 
     #[tokio::test]

@@ -1,0 +1,205 @@
+//! The reads of Nexts that arrive together, done in one statement (PostgreSQL).
+//!
+//! A Next reads its task (with what a follow-up needs of the customer, and the follow-up's
+//! id) before it decides and writes. Under load, most of what that read costs the database
+//! and the server is the statement, not its row: the exchange, binding, starting the
+//! executor. A read that comes while another of the same server worker is under way waits;
+//! when that one ends, a runner reads every task waiting (at most [`MOST_IN_A_READ`], no
+//! task twice) in one statement and hands each request its own row. A read that finds none
+//! under way goes at once, alone.
+
+use crate::hot::{HotConnections, Reader};
+use crate::tasks::steps_statement;
+use crate::together::{self, Runner, Waiting};
+use crate::{StoreError, StoreResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::oneshot;
+
+/// At most this many tasks are read in one statement.
+const MOST_IN_A_READ: usize = 64;
+
+/// Reads of steps waiting to go together (see the module's text).
+#[derive(Debug, Default)]
+pub(crate) struct Loads {
+    waiting: Waiting<Wait>,
+    /// Statements that read more than one task.
+    read_together: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Wait {
+    id: i64,
+    new_id: bool,
+    done: oneshot::Sender<StoreResult<Option<QueryResult>>>,
+}
+
+impl Loads {
+    /// The row of task `id` as `tasks::steps_statement` reads it (with a new task id when
+    /// `new_id`), read alone or with others; `None` when there is no such task.
+    pub(crate) async fn load(
+        reader: &Reader<'_>,
+        id: i64,
+        new_id: bool,
+    ) -> StoreResult<Option<QueryResult>> {
+        let waiting = &reader.hot().loads.waiting;
+        let wait = |done| Wait { id, new_id, done };
+        together::answered(reader, waiting, wait, run, "read").await
+    }
+
+    /// The reads to do next: those waiting, in the order they came, at most
+    /// [`MOST_IN_A_READ`] and one per task (two Nexts on one task must not share the id
+    /// taken for a follow-up); the others wait for the next statement. `None` (and the
+    /// runner stops) when none waits.
+    fn take(runner: &mut Runner<'_, Wait>) -> Option<Vec<Wait>> {
+        let mut ids = HashSet::new();
+        runner.take(|wait| ids.len() < MOST_IN_A_READ && ids.insert(wait.id))
+    }
+
+    /// How many statements have read more than one task.
+    #[cfg(test)]
+    pub(crate) fn read_together(&self) -> usize {
+        self.read_together.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads what is waiting until nothing is.
+async fn run(db: DatabaseConnection, hot: Arc<HotConnections>) {
+    let mut runner = hot.loads.waiting.runner();
+    let reader = Reader::new(&db, &hot);
+    while let Some(taken) = Loads::take(&mut runner) {
+        if taken.len() > 1 {
+            hot.loads.read_together.fetch_add(1, Ordering::Relaxed);
+        }
+        read(&reader, taken).await;
+    }
+}
+
+/// Reads `taken` in one statement and answers each with its own row. When that fails for
+/// another reason than the database being out of reach, each is read alone, so that the
+/// error is its own.
+async fn read(reader: &Reader<'_>, taken: Vec<Wait>) {
+    let ids: Vec<i64> = taken.iter().map(|w| w.id).collect();
+    let new_ids: Vec<i64> = taken.iter().filter(|w| w.new_id).map(|w| w.id).collect();
+    let rows = reader
+        .query_all_raw(steps_statement(&ids, &new_ids))
+        .await
+        .map_err(StoreError::from)
+        .and_then(|rows| {
+            rows.into_iter()
+                .map(|row| Ok((row.try_get::<i64>("", "id")?, row)))
+                .collect::<StoreResult<HashMap<i64, QueryResult>>>()
+        });
+    match rows {
+        Ok(mut rows) => {
+            for wait in taken {
+                let _ = wait.done.send(Ok(rows.remove(&wait.id)));
+            }
+        }
+        Err(StoreError::Unavailable(e)) => {
+            let cause = e.to_string();
+            for wait in taken {
+                let e = StoreError::Unavailable(DbErr::Custom(cause.clone()));
+                let _ = wait.done.send(Err(e));
+            }
+        }
+        Err(e) if taken.len() == 1 => {
+            if let Some(wait) = taken.into_iter().next() {
+                let _ = wait.done.send(Err(e));
+            }
+        }
+        Err(_) => {
+            for wait in taken {
+                let new_ids = if wait.new_id {
+                    vec![wait.id]
+                } else {
+                    Vec::new()
+                };
+                let row = reader
+                    .query_one_raw(steps_statement(&[wait.id], &new_ids))
+                    .await
+                    .map_err(StoreError::from);
+                let _ = wait.done.send(row);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bulk::sample;
+    use futures_util::future::join_all;
+    use sea_orm::{DbBackend, Statement};
+
+    #[tokio::test]
+    async fn reads_together_give_each_its_own_row_and_each_follow_up_its_own_id() {
+        // PostgreSQL only: SQLite reads each step in its write transaction.
+        let Some((_dropped, db, _)) = sample::postgres().await else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
+            return;
+        };
+        let ids: Vec<i64> = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT id FROM tasks ORDER BY id LIMIT 5",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index::<i64>(0).unwrap())
+            .collect();
+        let missing = ids[4] + 1_000_000;
+        // Every third without a follow-up; the first task twice; one task that is not there.
+        let mut asked: Vec<(i64, bool)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i % 3 != 2))
+            .collect();
+        asked.push((ids[0], true));
+        asked.push((missing, true));
+        let hot = HotConnections::new(2);
+        let reader = Reader::new(&db, &hot);
+        let rows = join_all(
+            asked
+                .iter()
+                .map(|(id, new)| Loads::load(&reader, *id, *new)),
+        )
+        .await;
+        let mut new_ids = Vec::new();
+        for ((id, new), row) in asked.iter().zip(rows) {
+            let row = row.unwrap();
+            if *id == missing {
+                assert!(row.is_none());
+                continue;
+            }
+            let row = row.unwrap();
+            assert_eq!(row.try_get::<i64>("", "id").unwrap(), *id);
+            let new_id: Option<i64> = row.try_get("", "new_task_id").unwrap();
+            assert_eq!(new_id.is_some(), *new, "task {id}");
+            new_ids.extend(new_id);
+        }
+        let distinct: std::collections::HashSet<_> = new_ids.iter().collect();
+        assert_eq!((new_ids.len(), distinct.len()), (5, 5), "{new_ids:?}");
+        // The first task's second read waited for a statement of its own.
+        assert_eq!(hot.loads.read_together(), 1);
+    }
+
+    #[tokio::test]
+    async fn reads_together_that_cannot_reach_the_database_all_fail_at_once() {
+        let Some((_dropped, db, _)) = sample::postgres().await else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
+            return;
+        };
+        db.clone().close().await.unwrap();
+        let hot = HotConnections::new(0);
+        let reader = Reader::new(&db, &hot);
+        let rows = join_all((1..=3).map(|id| Loads::load(&reader, id, true))).await;
+        for row in rows {
+            assert!(matches!(row, Err(StoreError::Unavailable(_))), "{row:?}");
+        }
+        assert_eq!(hot.loads.read_together(), 1);
+    }
+}

@@ -22,6 +22,17 @@ pub struct Columns<'a> {
     checked: bool,
 }
 
+impl<'a> Columns<'a> {
+    /// The columns of `row`, its types checked.
+    pub fn of(row: &'a QueryResult) -> Self {
+        Self {
+            row,
+            pg: row.try_as_pg_row(),
+            checked: true,
+        }
+    }
+}
+
 impl Columns<'_> {
     /// Column `index`, decoded as `T`.
     pub fn get<T>(&self, index: usize) -> Result<T, DbErr>

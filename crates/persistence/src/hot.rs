@@ -110,8 +110,10 @@ pub struct HotConnections {
     inline: OnceLock<Option<InlineReads>>,
     /// Steps waiting to be written together (PostgreSQL; see `crate::write`).
     pub(crate) batches: crate::write::Batches,
-    /// Reads of steps waiting to be read together (PostgreSQL; see `crate::loads`).
-    pub(crate) loads: crate::loads::Loads,
+    /// Reads of a Next's task waiting to be read together (PostgreSQL; see `crate::loads`).
+    pub(crate) step_reads: crate::loads::Loads,
+    /// Reads of a task for GET waiting to be read together (PostgreSQL; see `crate::loads`).
+    pub(crate) task_reads: crate::loads::Loads,
 }
 
 /// A limit on the statements run at once, and how long one waits for its turn.
@@ -143,7 +145,8 @@ impl HotConnections {
             turns,
             inline: OnceLock::new(),
             batches: crate::write::Batches::default(),
-            loads: crate::loads::Loads::default(),
+            step_reads: crate::loads::Loads::new(crate::tasks::steps_statement),
+            task_reads: crate::loads::Loads::new(crate::tasks::views_statement),
         })
     }
 

@@ -1,18 +1,19 @@
-//! The reads of Nexts that arrive together, done in one statement (PostgreSQL).
+//! Reads of one task by its id that arrive together, done in one statement (PostgreSQL):
+//! GET a task, and the read a Next makes of its task (with what a follow-up needs of the
+//! customer, and the follow-up's id) before it decides and writes.
 //!
-//! A Next reads its task (with what a follow-up needs of the customer, and the follow-up's
-//! id) before it decides and writes. Under load, most of what that read costs the database
-//! and the server is the statement, not its row: the exchange, binding, starting the
-//! executor. A read that comes while another of the same server worker is under way waits;
-//! when that one ends, a runner reads every task waiting (at most [`MOST_IN_A_READ`], no
-//! task twice) in one statement and hands each request its own row. A read that finds none
-//! under way goes at once, alone.
+//! Under load, most of what such a read costs the database and the server is the statement,
+//! not its row: the exchange, binding, starting the executor. A read that comes while
+//! another of its kind of the same server worker is under way waits; when that one ends, a
+//! runner reads every task waiting (at most [`MOST_IN_A_READ`], no task twice) in one
+//! statement and hands each request its own row. A read that finds none under way goes at
+//! once, alone. Each request's row is as of a moment after the request came, so it sees
+//! every write answered before it.
 
 use crate::hot::{HotConnections, Reader};
-use crate::tasks::steps_statement;
 use crate::together::{self, Runner, Waiting};
 use crate::{StoreError, StoreResult};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, Statement};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,10 +22,18 @@ use tokio::sync::oneshot;
 /// At most this many tasks are read in one statement.
 const MOST_IN_A_READ: usize = 64;
 
-/// Reads of steps waiting to go together (see the module's text).
-#[derive(Debug, Default)]
+/// The statement that reads the tasks `ids`, taking a new task id for each of `new_ids`;
+/// its rows carry the task's `id`.
+pub(crate) type Build = fn(ids: &[i64], new_ids: &[i64]) -> Statement;
+
+/// Which of a worker's [`Loads`] a read goes to.
+pub(crate) type Which = fn(&HotConnections) -> &Loads;
+
+/// Reads of one kind waiting to go together (see the module's text).
+#[derive(Debug)]
 pub(crate) struct Loads {
     waiting: Waiting<Wait>,
+    build: Build,
     /// Statements that read more than one task.
     read_together: AtomicUsize,
 }
@@ -37,16 +46,27 @@ struct Wait {
 }
 
 impl Loads {
-    /// The row of task `id` as `tasks::steps_statement` reads it (with a new task id when
+    /// Reads that `build` makes.
+    pub(crate) fn new(build: Build) -> Self {
+        Self {
+            waiting: Waiting::default(),
+            build,
+            read_together: AtomicUsize::new(0),
+        }
+    }
+
+    /// The row of task `id` as the worker's `which` reads it (with a new task id when
     /// `new_id`), read alone or with others; `None` when there is no such task.
     pub(crate) async fn load(
         reader: &Reader<'_>,
+        which: Which,
         id: i64,
         new_id: bool,
     ) -> StoreResult<Option<QueryResult>> {
-        let waiting = &reader.hot().loads.waiting;
+        let waiting = &which(reader.hot()).waiting;
         let wait = |done| Wait { id, new_id, done };
-        together::answered(reader, waiting, wait, run, "read").await
+        let runner = move |db, hot| run(db, hot, which);
+        together::answered(reader, waiting, wait, runner, "read").await
     }
 
     /// The reads to do next: those waiting, in the order they came, at most
@@ -66,25 +86,26 @@ impl Loads {
 }
 
 /// Reads what is waiting until nothing is.
-async fn run(db: DatabaseConnection, hot: Arc<HotConnections>) {
-    let mut runner = hot.loads.waiting.runner();
+async fn run(db: DatabaseConnection, hot: Arc<HotConnections>, which: Which) {
+    let loads = which(&hot);
+    let mut runner = loads.waiting.runner();
     let reader = Reader::new(&db, &hot);
     while let Some(taken) = Loads::take(&mut runner) {
         if taken.len() > 1 {
-            hot.loads.read_together.fetch_add(1, Ordering::Relaxed);
+            loads.read_together.fetch_add(1, Ordering::Relaxed);
         }
-        read(&reader, taken).await;
+        read(&reader, loads.build, taken).await;
     }
 }
 
 /// Reads `taken` in one statement and answers each with its own row. When that fails for
 /// another reason than the database being out of reach, each is read alone, so that the
 /// error is its own.
-async fn read(reader: &Reader<'_>, taken: Vec<Wait>) {
+async fn read(reader: &Reader<'_>, build: Build, taken: Vec<Wait>) {
     let ids: Vec<i64> = taken.iter().map(|w| w.id).collect();
     let new_ids: Vec<i64> = taken.iter().filter(|w| w.new_id).map(|w| w.id).collect();
     let rows = reader
-        .query_all_raw(steps_statement(&ids, &new_ids))
+        .query_all_raw(build(&ids, &new_ids))
         .await
         .map_err(StoreError::from)
         .and_then(|rows| {
@@ -118,7 +139,7 @@ async fn read(reader: &Reader<'_>, taken: Vec<Wait>) {
                     Vec::new()
                 };
                 let row = reader
-                    .query_one_raw(steps_statement(&[wait.id], &new_ids))
+                    .query_one_raw(build(&[wait.id], &new_ids))
                     .await
                     .map_err(StoreError::from);
                 let _ = wait.done.send(row);
@@ -134,6 +155,21 @@ mod tests {
     use futures_util::future::join_all;
     use sea_orm::{DbBackend, Statement};
 
+    fn steps(hot: &HotConnections) -> &Loads {
+        &hot.step_reads
+    }
+
+    /// The ids of tasks, in the order and number `order` says.
+    async fn task_ids(db: &DatabaseConnection, order: &str) -> Vec<i64> {
+        let sql = format!("SELECT id FROM tasks {order}");
+        db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index::<i64>(0).unwrap())
+            .collect()
+    }
+
     #[tokio::test]
     async fn reads_together_give_each_its_own_row_and_each_follow_up_its_own_id() {
         // PostgreSQL only: SQLite reads each step in its write transaction.
@@ -141,16 +177,7 @@ mod tests {
             eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
-        let ids: Vec<i64> = db
-            .query_all_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT id FROM tasks ORDER BY id LIMIT 5",
-            ))
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get_by_index::<i64>(0).unwrap())
-            .collect();
+        let ids = task_ids(&db, "ORDER BY id LIMIT 5").await;
         let missing = ids[4] + 1_000_000;
         // Every third without a follow-up; the first task twice; one task that is not there.
         let mut asked: Vec<(i64, bool)> = ids
@@ -165,7 +192,7 @@ mod tests {
         let rows = join_all(
             asked
                 .iter()
-                .map(|(id, new)| Loads::load(&reader, *id, *new)),
+                .map(|(id, new)| Loads::load(&reader, steps, *id, *new)),
         )
         .await;
         let mut new_ids = Vec::new();
@@ -184,7 +211,35 @@ mod tests {
         let distinct: std::collections::HashSet<_> = new_ids.iter().collect();
         assert_eq!((new_ids.len(), distinct.len()), (5, 5), "{new_ids:?}");
         // The first task's second read waited for a statement of its own.
-        assert_eq!(hot.loads.read_together(), 1);
+        assert_eq!(hot.step_reads.read_together(), 1);
+    }
+
+    #[tokio::test]
+    async fn gets_together_give_each_the_view_a_get_alone_gives() {
+        let Some((_dropped, db, _)) = sample::postgres().await else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
+            return;
+        };
+        let mut ids = task_ids(&db, "ORDER BY id DESC LIMIT 6").await;
+        let missing = ids[0] + 1_000_000;
+        ids.push(missing);
+        let names = crate::Names::new();
+        let hot = HotConnections::new(2);
+        let reader = Reader::new(&db, &hot);
+        let views = join_all(
+            ids.iter()
+                .map(|id| crate::tasks::read(&reader, &names, *id)),
+        )
+        .await;
+        for (id, view) in ids.iter().zip(views) {
+            if *id == missing {
+                assert!(matches!(view, Err(StoreError::NotFound)), "{view:?}");
+                continue;
+            }
+            let alone = crate::tasks::get(&db, &names, *id).await.unwrap();
+            assert_eq!(view.unwrap(), alone);
+        }
+        assert_eq!(hot.task_reads.read_together(), 1);
     }
 
     #[tokio::test]
@@ -196,10 +251,10 @@ mod tests {
         db.clone().close().await.unwrap();
         let hot = HotConnections::new(0);
         let reader = Reader::new(&db, &hot);
-        let rows = join_all((1..=3).map(|id| Loads::load(&reader, id, true))).await;
+        let rows = join_all((1..=3).map(|id| Loads::load(&reader, steps, id, true))).await;
         for row in rows {
             assert!(matches!(row, Err(StoreError::Unavailable(_))), "{row:?}");
         }
-        assert_eq!(hot.loads.read_together(), 1);
+        assert_eq!(hot.step_reads.read_together(), 1);
     }
 }

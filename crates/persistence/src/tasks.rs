@@ -422,12 +422,29 @@ pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResu
 /// [`get`] for a request: on SQLite the row is read on the calling thread where it can be
 /// (see `crate::inline`), through `reader` otherwise.
 pub async fn read(reader: &Reader<'_>, names: &Names, id: i64) -> StoreResult<TaskView> {
-    let statement = get_statement(reader.get_database_backend(), id);
-    let rows = TaskRow::read(reader, statement).await?;
+    let backend = reader.get_database_backend();
+    let rows = match backend {
+        // The reads that arrive together go in one statement (see `crate::loads`).
+        DbBackend::Postgres => {
+            match crate::loads::Loads::load(reader, |h| &h.task_reads, id, false).await? {
+                Some(row) => vec![TaskRow::decode(Columns::of(&row))?],
+                None => Vec::new(),
+            }
+        }
+        _ => TaskRow::read(reader, get_statement(backend, id)).await?,
+    };
     named_rows(reader, names, rows)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
+}
+
+/// The statement of [`read`] for several tasks at once (PostgreSQL; see `crate::loads`).
+pub(crate) fn views_statement(ids: &[i64], _new_ids: &[i64]) -> Statement {
+    let select = view_select()
+        .and_where(Expr::col(("t", "id")).is_in(ids.iter().copied()))
+        .to_owned();
+    DbBackend::Postgres.build(&select)
 }
 
 /// The statement of [`get`]. Its text is the same for every task (the id is bound), so it
@@ -771,7 +788,7 @@ async fn load_for_next(
 ) -> StoreResult<Loaded> {
     match session {
         Session::Single(reader) => {
-            let result = crate::loads::Loads::load(reader, id, with_new_task_id)
+            let result = crate::loads::Loads::load(reader, |h| &h.step_reads, id, with_new_task_id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             loaded_from(&result, expected_version, with_new_task_id)

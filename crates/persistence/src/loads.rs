@@ -66,7 +66,7 @@ impl Loads {
         let waiting = &which(reader.hot()).waiting;
         let wait = |done| Wait { id, new_id, done };
         let runner = move |db, hot| run(db, hot, which);
-        together::answered(reader, waiting, wait, runner, "read").await
+        together::answered(reader, waiting, wait, runner, "read of a task").await
     }
 
     /// The reads to do next: those waiting, in the order they came, at most
@@ -90,7 +90,9 @@ async fn run(db: DatabaseConnection, hot: Arc<HotConnections>, which: Which) {
     let loads = which(&hot);
     let mut runner = loads.waiting.runner();
     let reader = Reader::new(&db, &hot);
-    while let Some(taken) = Loads::take(&mut runner) {
+    while let Some(mut taken) = Loads::take(&mut runner) {
+        // Those whose request went away (its client left) are not read for nobody.
+        taken.retain(|wait| !wait.done.is_closed());
         if taken.len() > 1 {
             loads.read_together.fetch_add(1, Ordering::Relaxed);
         }
@@ -102,6 +104,9 @@ async fn run(db: DatabaseConnection, hot: Arc<HotConnections>, which: Which) {
 /// another reason than the database being out of reach, each is read alone, so that the
 /// error is its own.
 async fn read(reader: &Reader<'_>, build: Build, taken: Vec<Wait>) {
+    if taken.is_empty() {
+        return;
+    }
     let ids: Vec<i64> = taken.iter().map(|w| w.id).collect();
     let new_ids: Vec<i64> = taken.iter().filter(|w| w.new_id).map(|w| w.id).collect();
     let rows = reader
@@ -240,6 +245,36 @@ mod tests {
             assert_eq!(view.unwrap(), alone);
         }
         assert_eq!(hot.task_reads.read_together(), 1);
+    }
+
+    #[tokio::test]
+    async fn reads_whose_request_went_away_are_not_made() {
+        let Some((_dropped, db, _)) = sample::postgres().await else {
+            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
+            return;
+        };
+        let ids = task_ids(&db, "ORDER BY id LIMIT 3").await;
+        let hot = HotConnections::new(2);
+        let mut answers = Vec::new();
+        for id in &ids {
+            let (done, answer) = oneshot::channel();
+            assert_eq!(
+                hot.step_reads.waiting.push(Wait {
+                    id: *id,
+                    new_id: true,
+                    done
+                }),
+                answers.is_empty()
+            );
+            answers.push(answer);
+        }
+        // The first two requests go away before the runner reads.
+        answers.drain(..2);
+        run(db.clone(), hot.clone(), steps).await;
+        let row = answers[0].try_recv().unwrap().unwrap().unwrap();
+        assert_eq!(row.try_get::<i64>("", "id").unwrap(), ids[2]);
+        // One task read, alone: no statement for more than one.
+        assert_eq!(hot.step_reads.read_together(), 0);
     }
 
     #[tokio::test]

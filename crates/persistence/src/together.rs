@@ -31,9 +31,9 @@ where
         tokio::spawn(runner(reader.db().clone(), Arc::clone(reader.hot())));
     }
     // No answer: the runner went away (its runtime shut down) before doing it.
-    answer.await.map_err(|_| {
-        StoreError::Unavailable(DbErr::Custom(format!("the {what} of a step was abandoned")))
-    })?
+    answer
+        .await
+        .map_err(|_| StoreError::Unavailable(DbErr::Custom(format!("the {what} was abandoned"))))?
 }
 
 /// What waits to be done together, and whether a runner is at work on it.

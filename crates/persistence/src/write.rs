@@ -285,7 +285,7 @@ impl Batches {
         };
         let waiting = &reader.hot().batches.waiting;
         let pending = |done| Pending { step, close, done };
-        together::answered(reader, waiting, pending, run, "write").await
+        together::answered(reader, waiting, pending, run, "write of a step").await
     }
 
     /// The steps to write next: those waiting, taken in the order they came, at most one per

@@ -91,7 +91,7 @@ async fn run(db: DatabaseConnection, hot: Arc<HotConnections>, which: Which) {
     let mut runner = loads.waiting.runner();
     let reader = Reader::new(&db, &hot);
     while let Some(mut taken) = Loads::take(&mut runner) {
-        // Those whose request went away (its client left) are not read for nobody.
+        // A read whose request went away (its client left) would answer nobody: dropped.
         taken.retain(|wait| !wait.done.is_closed());
         if taken.len() > 1 {
             loads.read_together.fetch_add(1, Ordering::Relaxed);

@@ -419,12 +419,12 @@ pub async fn get(db: &impl ConnectionTrait, names: &Names, id: i64) -> StoreResu
         .ok_or(StoreError::NotFound)
 }
 
-/// [`get`] for a request: on SQLite the row is read on the calling thread where it can be
-/// (see `crate::inline`), through `reader` otherwise.
+/// [`get`] for a request: on PostgreSQL the reads that arrive together go in one statement
+/// (see `crate::loads`); on SQLite the row is read on the calling thread where it can be (see
+/// `crate::inline`), through `reader` otherwise.
 pub async fn read(reader: &Reader<'_>, names: &Names, id: i64) -> StoreResult<TaskView> {
     let backend = reader.get_database_backend();
     let rows = match backend {
-        // The reads that arrive together go in one statement (see `crate::loads`).
         DbBackend::Postgres => {
             match crate::loads::Loads::load(reader, |h| &h.task_reads, id, false).await? {
                 Some(row) => vec![TaskRow::decode(Columns::of(&row))?],

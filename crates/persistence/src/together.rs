@@ -2,8 +2,8 @@
 //! runner then does everything waiting at once, until nothing waits. Under load most of what
 //! a statement costs is the statement itself (the exchange, binding, starting the executor,
 //! the commit), so one statement for many requests costs far less than one each; a request
-//! that finds nothing under way is done at once, alone. Used for the reads and the writes of
-//! Next on PostgreSQL (`crate::loads`, `crate::write`).
+//! that finds nothing under way is done at once, alone. Used on PostgreSQL for the reads of
+//! GET a task and of Next, and for the writes of Next (`crate::loads`, `crate::write`).
 
 use crate::hot::{HotConnections, Reader};
 use crate::{StoreError, StoreResult};

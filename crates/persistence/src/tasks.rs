@@ -426,10 +426,10 @@ pub async fn read(reader: &Reader<'_>, names: &Names, id: i64) -> StoreResult<Ta
     let backend = reader.get_database_backend();
     let rows = match backend {
         DbBackend::Postgres => {
-            match crate::loads::Loads::load(reader, |h| &h.task_reads, id, false).await? {
-                Some(row) => vec![TaskRow::decode(Columns::of(&row))?],
-                None => Vec::new(),
-            }
+            let rows = crate::loads::Loads::load(reader, |h| &h.task_reads, id).await?;
+            rows.iter()
+                .map(|row| TaskRow::decode(Columns::of(row)))
+                .collect::<Result<_, _>>()?
         }
         _ => TaskRow::read(reader, get_statement(backend, id)).await?,
     };
@@ -440,9 +440,9 @@ pub async fn read(reader: &Reader<'_>, names: &Names, id: i64) -> StoreResult<Ta
 }
 
 /// The statement of [`read`] for several tasks at once (PostgreSQL; see `crate::loads`).
-pub(crate) fn views_statement(ids: &[i64], _new_ids: &[i64]) -> Statement {
+pub(crate) fn views_statement(ids: &[&i64]) -> Statement {
     let select = view_select()
-        .and_where(Expr::col(("t", "id")).is_in(ids.iter().copied()))
+        .and_where(Expr::col(("t", "id")).is_in(ids.iter().map(|id| **id)))
         .to_owned();
     DbBackend::Postgres.build(&select)
 }
@@ -744,20 +744,33 @@ fn step_select(backend: DbBackend, new_task_id: Option<Expr>) -> SelectStatement
     q
 }
 
-/// The read of several steps' tasks at once (PostgreSQL), a new task id taken for each of
-/// `new_ids`; its rows carry the task's `id` (see `crate::loads`).
-pub(crate) fn steps_statement(ids: &[i64], new_ids: &[i64]) -> Statement {
+/// A Next's read of its task (PostgreSQL; see `crate::loads`).
+#[derive(Debug)]
+pub(crate) struct StepRead {
+    pub(crate) id: i64,
+    /// Whether it takes a new task id, for a follow-up.
+    pub(crate) new_id: bool,
+}
+
+impl crate::loads::Ask for StepRead {
+    fn key(&self) -> i64 {
+        self.id
+    }
+}
+
+/// The read of several steps' tasks at once (PostgreSQL), a new task id taken for each that
+/// asks; its rows carry the task's `id` (see `crate::loads`).
+pub(crate) fn steps_statement(reads: &[&StepRead]) -> Statement {
     let backend = DbBackend::Postgres;
-    let new_task_id = match new_ids {
-        [] => Expr::cust("CAST(NULL AS BIGINT)"),
-        _ => Expr::case(
-            Expr::col(("t", "id")).is_in(new_ids.iter().copied()),
-            next_task_id(backend),
-        )
-        .into(),
+    let ids = reads.iter().map(|r| r.id);
+    let new_ids: Vec<i64> = reads.iter().filter(|r| r.new_id).map(|r| r.id).collect();
+    let new_task_id = if new_ids.is_empty() {
+        Expr::cust("CAST(NULL AS BIGINT)")
+    } else {
+        Expr::case(Expr::col(("t", "id")).is_in(new_ids), next_task_id(backend)).into()
     };
     let mut q = step_select(backend, Some(new_task_id));
-    q.and_where(Expr::col(("t", "id")).is_in(ids.iter().copied()));
+    q.and_where(Expr::col(("t", "id")).is_in(ids));
     backend.build(&q)
 }
 
@@ -788,8 +801,13 @@ async fn load_for_next(
 ) -> StoreResult<Loaded> {
     match session {
         Session::Single(reader) => {
-            let result = crate::loads::Loads::load(reader, |h| &h.step_reads, id, with_new_task_id)
+            let read = StepRead {
+                id,
+                new_id: with_new_task_id,
+            };
+            let result = crate::loads::Loads::load(reader, |h| &h.step_reads, read)
                 .await?
+                .pop()
                 .ok_or(StoreError::NotFound)?;
             loaded_from(&result, expected_version, with_new_task_id)
         }

@@ -7,7 +7,7 @@ use crate::entities::timeline_entry;
 use crate::write::Insert;
 use chrono::{DateTime, Utc};
 use crm_domain::{ChangeValue, FieldChange};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement};
 use serde_json::{Value, json};
 
 /// One entry to write.
@@ -174,7 +174,8 @@ pub const KINDS: [&str; 8] = [
 ];
 
 /// A page of `customer_id`'s timeline, newest first, optionally of some kinds only; actors
-/// are named from the catalog.
+/// are named from the catalog. On PostgreSQL a first page of every kind may be read with
+/// others asked at the same time ([`FirstPage`]).
 pub async fn page(
     db: &crate::Reader<'_>,
     names: &crate::Names,
@@ -185,6 +186,19 @@ pub async fn page(
 ) -> StoreResult<crate::Page<Entry>> {
     use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
     let limit = limit.clamp(1, crate::MAX_LIMIT);
+    if db.get_database_backend() == DbBackend::Postgres && kinds.is_empty() && after.is_none() {
+        let ask = FirstPage {
+            customer_id,
+            rows: limit + 1,
+        };
+        let mut rows = crate::loads::Loads::load(db, |h| &h.first_pages, ask)
+            .await?
+            .iter()
+            .map(|row| EntryRow::decode(Columns::of(row)))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_unstable_by_key(|r| std::cmp::Reverse((r.occurred_at, r.id)));
+        return named(db, names, rows, limit).await;
+    }
     let mut q = Query::select();
     for col in ENTRY_COLUMNS {
         q.column(("e", col));
@@ -214,6 +228,17 @@ pub async fn page(
         Some(rows) => rows,
         None => Columns::decode_all(db, statement, EntryRow::decode).await?,
     };
+    named(db, names, rows, limit).await
+}
+
+/// The page of `rows`, newest first, at most `limit` of them, their actors named from the
+/// catalog.
+async fn named(
+    db: &crate::Reader<'_>,
+    names: &crate::Names,
+    rows: Vec<EntryRow>,
+    limit: u64,
+) -> StoreResult<crate::Page<Entry>> {
     let version = rows.iter().map(|r| r.catalog_version).max().unwrap_or(0);
     let catalog = names.at_least(db, version).await?;
     let entries = rows
@@ -232,6 +257,58 @@ pub async fn page(
         })
         .collect();
     Ok(crate::paging::split(entries, limit))
+}
+
+/// The first page of a customer's timeline, of every kind (PostgreSQL): on a server under
+/// load, the first pages asked together are read in one statement (see `crate::loads`).
+#[derive(Debug)]
+pub(crate) struct FirstPage {
+    customer_id: i64,
+    /// The page's size and one more, which tells whether another page follows.
+    rows: u64,
+}
+
+impl crate::loads::Ask for FirstPage {
+    fn key(&self) -> i64 {
+        self.customer_id
+    }
+}
+
+/// The statement that reads `pages`: for each, the customer's newest entries, in the order
+/// of [`page`] (from the index of a customer's entries by time), each row with the catalog
+/// version and its customer's id as `for_customer`. The order across customers is not set.
+pub(crate) fn first_pages_statement(pages: &[&FirstPage]) -> Statement {
+    let columns = |table: &str| {
+        ENTRY_COLUMNS
+            .iter()
+            .map(|col| format!("{table}.{col}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let asked = (0..pages.len())
+        .map(|i| format!("(${}::bigint, ${}::bigint)", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {}, {} AS catalog_version, r.customer_id AS for_customer \
+         FROM (VALUES {asked}) AS r (customer_id, n) CROSS JOIN LATERAL \
+         (SELECT {} FROM timeline_entries e WHERE e.customer_id = r.customer_id \
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT r.n) AS e",
+        columns("e"),
+        crate::names::VERSION_EXPR,
+        columns("e"),
+    );
+    let values = pages.iter().flat_map(|p| {
+        [
+            p.customer_id.into(),
+            i64::try_from(p.rows).unwrap_or(i64::MAX).into(),
+        ]
+    });
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values.collect::<Vec<sea_orm::Value>>(),
+    )
 }
 
 #[cfg(test)]
@@ -272,5 +349,38 @@ mod tests {
         assert!(read > 300, "{read} entries compared");
         assert!(inline.inline_reads() > 100);
         assert_eq!(pooled.inline_reads(), 0);
+    }
+
+    /// First pages asked at once (PostgreSQL, read in one statement) are each the page read
+    /// alone: different customers, one asked twice with two sizes, one with no entries.
+    #[tokio::test]
+    async fn first_pages_read_together_are_the_pages_read_alone() {
+        let Some((_dropped, db, names)) = crate::bulk::sample::postgres().await else {
+            return;
+        };
+        let hot = crate::HotConnections::new(2);
+        let reader = crate::Reader::new(&db, &hot);
+        let asked: Vec<(i64, u64)> = (1..=12)
+            .map(|customer| (customer, 5 + customer as u64 % 3 * 20))
+            .chain([(3, 2), (1_000_000, 50)])
+            .collect();
+        let pages = futures_util::future::join_all(
+            asked
+                .iter()
+                .map(|(customer, limit)| page(&reader, &names, *customer, &[], None, *limit)),
+        )
+        .await;
+        let mut entries = 0;
+        for ((customer, limit), together) in asked.iter().zip(pages) {
+            let together = together.unwrap();
+            // Naming every kind reads the same entries alone, in a statement of its own.
+            let alone = page(&reader, &names, *customer, &KINDS, None, *limit)
+                .await
+                .unwrap();
+            assert_eq!(together, alone, "customer {customer}, {limit} a page");
+            entries += together.items.len();
+        }
+        assert!(entries > 100, "{entries} entries compared");
+        assert!(hot.first_pages.read_together() >= 1);
     }
 }

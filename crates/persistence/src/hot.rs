@@ -117,6 +117,9 @@ pub struct HotConnections {
     /// Reads of the first page of a customer's timeline waiting to be read together
     /// (PostgreSQL; see `crate::loads`).
     pub(crate) first_pages: crate::loads::Loads<crate::timeline::FirstPage>,
+    /// Reads of an operator's dashboard lists waiting to be read together (PostgreSQL; see
+    /// `crate::loads`).
+    pub(crate) priority_lists: crate::loads::Loads<crate::tasks::PriorityLists>,
 }
 
 /// A limit on the statements run at once, and how long one waits for its turn.
@@ -153,6 +156,10 @@ impl HotConnections {
             first_pages: crate::loads::Loads::new(
                 crate::timeline::first_pages_statement,
                 "for_customer",
+            ),
+            priority_lists: crate::loads::Loads::new(
+                crate::tasks::priority_lists_statement,
+                "for_operator",
             ),
         })
     }

@@ -1706,6 +1706,131 @@ pub async fn list(db: &Reader<'_>, names: &Names, query: TaskQuery) -> StoreResu
     ))
 }
 
+// ---------------------------------------------------------------------------------------
+// The dashboard's lists
+
+/// The dashboard's two lists: the first `n` planned tasks of priority types in the scope
+/// (one operator's as responsible, a team's, or everyone's), by schedule, and the first `n`
+/// of those nobody has taken in charge.
+///
+/// On PostgreSQL one operator's lists are read together with the other operators' lists
+/// asked at the same time on the server worker, in one statement ([`PriorityLists`]); a
+/// team's, everyone's, and SQLite's are read as two pages of [`list`].
+pub async fn priority_lists(
+    db: &Reader<'_>,
+    names: &Names,
+    responsible_id: Option<i64>,
+    team_id: Option<i64>,
+    n: u64,
+) -> StoreResult<(Vec<TaskView>, Vec<TaskView>)> {
+    let n = n.clamp(1, paging::MAX_LIMIT);
+    if let (DbBackend::Postgres, Some(operator_id), None) =
+        (db.get_database_backend(), responsible_id, team_id)
+    {
+        let ask = PriorityLists { operator_id, n };
+        let rows = crate::loads::Loads::load(db, |h| &h.priority_lists, ask).await?;
+        let (mut urgent, mut unassigned) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let at: NaiveDateTime = row.try_get("", "sort_at")?;
+            let task = TaskRow::decode(Columns::of(row))?;
+            match row.try_get::<i32>("", "list")? {
+                0 => urgent.push((at, task)),
+                _ => unassigned.push((at, task)),
+            }
+        }
+        urgent.sort_unstable_by_key(|(at, task)| (*at, task.id));
+        unassigned.sort_unstable_by_key(|(at, task)| (*at, task.id));
+        let split = urgent.len();
+        let rows = urgent.into_iter().chain(unassigned).map(|(_, task)| task);
+        let mut views = named_rows(db, names, rows.collect()).await?;
+        let unassigned = views.split_off(split);
+        return Ok((views, unassigned));
+    }
+    let first = |untaken_only: bool| {
+        let filter = TaskFilter {
+            kind: Some(TaskKind::Task),
+            status: Some(TaskStatus::Planned),
+            responsible_id,
+            team_id,
+            priority: Some(true),
+            taken: untaken_only.then_some(false),
+            ..Default::default()
+        };
+        let query = TaskQuery {
+            filter,
+            sort: vec![(TaskSort::ScheduledAt, false)],
+            after: None,
+            limit: n,
+        };
+        list(db, names, query)
+    };
+    let urgent = first(false).await?.items;
+    let unassigned = first(true).await?.items;
+    Ok((urgent, unassigned))
+}
+
+/// One operator's dashboard lists, read with other operators' (PostgreSQL; see
+/// `crate::loads`).
+#[derive(Debug)]
+pub(crate) struct PriorityLists {
+    operator_id: i64,
+    /// How many tasks each list shows.
+    n: u64,
+}
+
+impl crate::loads::Ask for PriorityLists {
+    fn key(&self) -> i64 {
+        self.operator_id
+    }
+}
+
+/// The statement that reads the lists `asked`: for each operator, the rows of [`view_select`]
+/// of both lists (`list` 0 for the urgent tasks, 1 for the unassigned ones), each with its
+/// `scheduled_at` as `sort_at` and the operator's id as `for_operator`, in no set order.
+///
+/// Priority types are read from `task_types` in the statement itself, so that the lists
+/// agree with the settings as of the statement whatever the catalog held in memory says.
+/// Each list walks the operator's planned tasks in schedule order in `ix_tasks_planned`, as a
+/// page of [`list`] does.
+pub(crate) fn priority_lists_statement(asked: &[&PriorityLists]) -> Statement {
+    static LISTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let lists = LISTS.get_or_init(|| {
+        let list = |number: u8, untaken_only: bool| {
+            let mut q = view_select();
+            q.expr_as(Expr::col(("t", "scheduled_at")), "sort_at")
+                .expr_as(Expr::cust(number.to_string()), "list")
+                .and_where(Expr::cust(crate::dashboard::PLANNED_TASKS))
+                .and_where(Expr::cust("t.responsible_id = r.operator_id"))
+                .and_where(Expr::cust(
+                    "t.type_id IN (SELECT id FROM task_types WHERE priority)",
+                ));
+            if untaken_only {
+                q.and_where(Expr::col(("t", "taken_by_id")).is_null());
+            }
+            q.order_by(("t", "scheduled_at"), Order::Asc)
+                .order_by(("t", "id"), Order::Asc);
+            let sql = q.to_string(sea_orm::sea_query::PostgresQueryBuilder);
+            format!("({sql} LIMIT r.n)")
+        };
+        format!("{} UNION ALL {}", list(0, false), list(1, true))
+    });
+    let values = (0..asked.len())
+        .map(|i| format!("(${}::bigint, ${}::bigint)", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT x.*, r.operator_id AS for_operator FROM (VALUES {values}) AS r (operator_id, n) \
+         CROSS JOIN LATERAL ({lists}) AS x"
+    );
+    let values = asked.iter().flat_map(|a| {
+        [
+            Value::from(a.operator_id),
+            Value::from(i64::try_from(a.n).unwrap_or(i64::MAX)),
+        ]
+    });
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values.collect::<Vec<_>>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1980,5 +2105,62 @@ mod tests {
             sql.contains(r#"INNER JOIN "customers" AS "c" ON "c"."id" = "t"."customer_id""#),
             "{sql}"
         );
+    }
+
+    /// Every operator's dashboard lists asked at once (PostgreSQL, read together), and a
+    /// missing operator's, are the two pages of `list` that filter for them.
+    #[tokio::test]
+    async fn priority_lists_read_together_are_the_pages_of_the_list() {
+        let Some((_dropped, db, names)) = crate::bulk::sample::postgres().await else {
+            return;
+        };
+        let hot = crate::HotConnections::new(2);
+        let reader = Reader::new(&db, &hot);
+        let operators: Vec<i64> = (1..=52).collect();
+        let together = futures_util::future::join_all(
+            operators
+                .iter()
+                .map(|op| priority_lists(&reader, &names, Some(*op), None, 4)),
+        )
+        .await;
+        let (mut urgent, mut unassigned) = (0, 0);
+        for (op, lists) in operators.iter().zip(together) {
+            let (a, b) = lists.unwrap();
+            let page = |untaken_only: bool| {
+                let filter = TaskFilter {
+                    kind: Some(TaskKind::Task),
+                    status: Some(TaskStatus::Planned),
+                    responsible_id: Some(*op),
+                    priority: Some(true),
+                    taken: untaken_only.then_some(false),
+                    ..Default::default()
+                };
+                let sort = vec![(TaskSort::ScheduledAt, false)];
+                let (after, limit) = (None, 4);
+                list(
+                    &reader,
+                    &names,
+                    TaskQuery {
+                        filter,
+                        sort,
+                        after,
+                        limit,
+                    },
+                )
+            };
+            assert_eq!(a, page(false).await.unwrap().items, "operator {op}, urgent");
+            assert_eq!(
+                b,
+                page(true).await.unwrap().items,
+                "operator {op}, unassigned"
+            );
+            assert!(b.iter().all(|t| t.taken_by.is_none()));
+            (urgent, unassigned) = (urgent + a.len(), unassigned + b.len());
+        }
+        assert!(
+            urgent > 20 && unassigned > 10,
+            "{urgent} urgent, {unassigned} unassigned"
+        );
+        assert!(hot.priority_lists.read_together() >= 1);
     }
 }

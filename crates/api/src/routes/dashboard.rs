@@ -4,9 +4,8 @@ use crate::error::{ApiError, FieldError, Result};
 use crate::state::AppState;
 use actix_web::{get, web};
 use chrono::{Duration, NaiveDate};
-use crm_domain::{TaskKind, TaskStatus};
 use crm_persistence::dashboard::{self as store, GroupBy, Scope};
-use crm_persistence::tasks::{self, TaskFilter, TaskQuery, TaskSort};
+use crm_persistence::tasks;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -64,30 +63,6 @@ fn link(base: &str, scope: &ScopeQuery) -> String {
     url
 }
 
-async fn first(state: &AppState, scope: &ScopeQuery, untaken_only: bool) -> Result<Vec<TaskOut>> {
-    let filter = TaskFilter {
-        kind: Some(TaskKind::Task),
-        status: Some(TaskStatus::Planned),
-        responsible_id: scope.operator_id,
-        team_id: scope.team_id,
-        priority: Some(true),
-        taken: untaken_only.then_some(false),
-        ..Default::default()
-    };
-    let query = TaskQuery {
-        filter,
-        sort: vec![(TaskSort::ScheduledAt, false)],
-        after: None,
-        limit: LIST_SIZE,
-    };
-    Ok(tasks::list(&state.reader(), &state.names, query)
-        .await?
-        .items
-        .into_iter()
-        .map(TaskOut::from)
-        .collect())
-}
-
 /// Counts of planned, overdue, due-today, urgent and unassigned tasks, and the first urgent
 /// and unassigned ones. "Today" and "now" are read in the business's time zone (`CRM_TIMEZONE`).
 #[utoipa::path(tag = "agenda", params(ScopeQuery), responses((status = 200, body = Dashboard)))]
@@ -104,7 +79,10 @@ pub async fn dashboard(
         operator_id: q.operator_id,
         team_id: q.team_id,
     };
-    let c = store::counts(&state.reader(), &state.names, scope, now.date(), now).await?;
+    let reader = state.reader();
+    let c = store::counts(&reader, &state.names, scope, now.date(), now).await?;
+    let (urgent, unassigned) =
+        tasks::priority_lists(&reader, &state.names, q.operator_id, q.team_id, LIST_SIZE).await?;
     Ok(web::Json(Dashboard {
         counts: DashboardCounts {
             planned: c.planned,
@@ -113,9 +91,9 @@ pub async fn dashboard(
             urgent: c.urgent,
             unassigned: c.unassigned,
         },
-        urgent: first(&state, &q, false).await?,
+        urgent: urgent.into_iter().map(TaskOut::from).collect(),
         urgent_url: link("", &q),
-        unassigned: first(&state, &q, true).await?,
+        unassigned: unassigned.into_iter().map(TaskOut::from).collect(),
         unassigned_url: link("&taken=false", &q),
     }))
 }

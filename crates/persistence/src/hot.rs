@@ -151,15 +151,25 @@ impl HotConnections {
             turns,
             inline: OnceLock::new(),
             batches: crate::write::Batches::default(),
-            step_reads: crate::loads::Loads::new(crate::tasks::steps_statement, "id"),
-            task_reads: crate::loads::Loads::new(crate::tasks::views_statement, "id"),
+            step_reads: crate::loads::Loads::new(
+                crate::tasks::steps_statement,
+                "id",
+                "read of a task",
+            ),
+            task_reads: crate::loads::Loads::new(
+                crate::tasks::views_statement,
+                "id",
+                "read of a task",
+            ),
             first_pages: crate::loads::Loads::new(
                 crate::timeline::first_pages_statement,
                 "for_customer",
+                "read of a timeline page",
             ),
             priority_lists: crate::loads::Loads::new(
                 crate::tasks::priority_lists_statement,
                 "for_operator",
+                "read of dashboard lists",
             ),
         })
     }

@@ -1,7 +1,7 @@
 //! Reads by key that arrive together, done in one statement (PostgreSQL): GET a task, the
 //! read a Next makes of its task (with what a follow-up needs of the customer, and the
-//! follow-up's id) before it decides and writes, and the first page of a customer's
-//! timeline.
+//! follow-up's id) before it decides and writes, the first page of a customer's timeline,
+//! and an operator's dashboard lists.
 //!
 //! Under load, much of what such a read costs the database and the server is the statement,
 //! not its rows: the exchange, binding, starting the executor. A read that comes while
@@ -23,8 +23,8 @@ use tokio::sync::oneshot;
 /// At most this many reads go in one statement.
 const MOST_IN_A_READ: usize = 64;
 
-/// What one read asks for: the rows of one key (a task's id, a customer's id), and whatever
-/// else its statement needs of it.
+/// What one read asks for: the rows of one key (a task's, a customer's or an operator's id),
+/// and whatever else its statement needs of it.
 pub(crate) trait Ask: Send + 'static {
     fn key(&self) -> i64;
 }
@@ -39,6 +39,21 @@ impl Ask for i64 {
 /// The statement that makes the reads `asks`; each of its rows carries its read's key.
 pub(crate) type Build<A> = fn(asks: &[&A]) -> Statement;
 
+/// The rows of a `VALUES` list of `rows` rows of `columns` bound `bigint`s each, numbered
+/// from `$1` row by row: `($1::bigint, $2::bigint), ($3::bigint, $4::bigint)`.
+pub(crate) fn bigint_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values = (1..=columns)
+                .map(|column| format!("${}::bigint", row * columns + column))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({values})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Which of a worker's [`Loads`] a read goes to.
 pub(crate) type Which<A> = fn(&HotConnections) -> &Loads<A>;
 
@@ -49,8 +64,12 @@ pub(crate) struct Loads<A> {
     build: Build<A>,
     /// The column of the statement's rows that holds the key they are for.
     key: &'static str,
-    /// Statements that made more than one read.
+    /// The reads, as errors name them.
+    what: &'static str,
+    /// Statements for more than one read.
     read_together: AtomicUsize,
+    /// Reads made alone after the statement they went in failed.
+    read_again: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -60,13 +79,16 @@ struct Wait<A> {
 }
 
 impl<A: Ask> Loads<A> {
-    /// Reads that `build` makes, whose rows carry their key in the column `key`.
-    pub(crate) fn new(build: Build<A>, key: &'static str) -> Self {
+    /// Reads that `build` makes, whose rows carry their key in the column `key`; `what`
+    /// names them in errors and logs.
+    pub(crate) fn new(build: Build<A>, key: &'static str, what: &'static str) -> Self {
         Self {
             waiting: Waiting::default(),
             build,
             key,
+            what,
             read_together: AtomicUsize::new(0),
+            read_again: AtomicUsize::new(0),
         }
     }
 
@@ -77,10 +99,10 @@ impl<A: Ask> Loads<A> {
         which: Which<A>,
         ask: A,
     ) -> StoreResult<Vec<QueryResult>> {
-        let waiting = &which(reader.hot()).waiting;
+        let loads = which(reader.hot());
         let wait = |done| Wait { ask, done };
         let runner = move |db, hot| run(db, hot, which);
-        together::answered(reader, waiting, wait, runner, "read").await
+        together::answered(reader, &loads.waiting, wait, runner, loads.what).await
     }
 
     /// The reads to do next: those waiting, in the order they came, at most
@@ -92,10 +114,16 @@ impl<A: Ask> Loads<A> {
         runner.take(|wait| keys.len() < MOST_IN_A_READ && keys.insert(wait.ask.key()))
     }
 
-    /// How many statements have made more than one read.
+    /// How many statements were made for more than one read.
     #[cfg(test)]
     pub(crate) fn read_together(&self) -> usize {
         self.read_together.load(Ordering::Relaxed)
+    }
+
+    /// How many reads were made alone after the statement they went in failed.
+    #[cfg(test)]
+    pub(crate) fn read_again(&self) -> usize {
+        self.read_again.load(Ordering::Relaxed)
     }
 }
 
@@ -154,7 +182,15 @@ async fn read<A: Ask>(reader: &Reader<'_>, loads: &Loads<A>, taken: Vec<Wait<A>>
                 let _ = wait.done.send(Err(e));
             }
         }
-        Err(_) => {
+        Err(e) => {
+            // Each read's error is then its own; a statement that fails for many reads and
+            // not for one would be a fault of the statement, so it is logged.
+            log::warn!(
+                "the {} for {} requests in one statement failed ({e}); each is made alone",
+                loads.what,
+                taken.len()
+            );
+            loads.read_again.fetch_add(taken.len(), Ordering::Relaxed);
             for wait in taken {
                 let statement = (loads.build)(&[&wait.ask]);
                 let rows = reader
@@ -238,6 +274,7 @@ mod tests {
         assert_eq!((new_ids.len(), distinct.len()), (5, 5), "{new_ids:?}");
         // The first task's second read waited for a statement of its own.
         assert_eq!(hot.step_reads.read_together(), 1);
+        assert_eq!(hot.step_reads.read_again(), 0);
     }
 
     #[tokio::test]
@@ -265,6 +302,7 @@ mod tests {
             assert_eq!(view.unwrap(), alone);
         }
         assert_eq!(hot.task_reads.read_together(), 1);
+        assert_eq!(hot.task_reads.read_again(), 0);
     }
 
     #[tokio::test]
@@ -313,5 +351,35 @@ mod tests {
             assert!(matches!(row, Err(StoreError::Unavailable(_))), "{row:?}");
         }
         assert_eq!(hot.step_reads.read_together(), 1);
+    }
+
+    /// A statement that fails for several reads and not for one.
+    fn broken_together(ids: &[&i64]) -> Statement {
+        match ids {
+            [_] => crate::tasks::views_statement(ids),
+            _ => Statement::from_string(DbBackend::Postgres, "SELECT no_such_column FROM tasks"),
+        }
+    }
+
+    fn broken(_: &HotConnections) -> &Loads<i64> {
+        static BROKEN: std::sync::OnceLock<Loads<i64>> = std::sync::OnceLock::new();
+        BROKEN.get_or_init(|| Loads::new(broken_together, "id", "read of a task"))
+    }
+
+    #[tokio::test]
+    async fn reads_whose_statement_fails_together_are_each_made_alone() {
+        let Some((_dropped, db, _)) = sample::postgres().await else {
+            return;
+        };
+        let ids = task_ids(&db, "ORDER BY id LIMIT 4").await;
+        let hot = HotConnections::new(2);
+        let reader = Reader::new(&db, &hot);
+        let rows = join_all(ids.iter().map(|id| Loads::load(&reader, broken, *id))).await;
+        for (id, rows) in ids.iter().zip(rows) {
+            let rows = rows.unwrap();
+            assert_eq!(rows.len(), 1, "task {id}");
+            assert_eq!(rows[0].try_get::<i64>("", "id").unwrap(), *id);
+        }
+        assert_eq!(broken(&hot).read_again(), 4);
     }
 }

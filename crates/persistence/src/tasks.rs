@@ -1714,7 +1714,7 @@ pub async fn list(db: &Reader<'_>, names: &Names, query: TaskQuery) -> StoreResu
 /// of those nobody has taken in charge.
 ///
 /// On PostgreSQL one operator's lists are read together with the other operators' lists
-/// asked at the same time on the server worker, in one statement ([`PriorityLists`]); a
+/// asked at the same time on the server worker, in one statement (see `crate::loads`); a
 /// team's, everyone's, and SQLite's are read as two pages of [`list`].
 pub async fn priority_lists(
     db: &Reader<'_>,
@@ -1814,10 +1814,7 @@ pub(crate) fn priority_lists_statement(asked: &[&PriorityLists]) -> Statement {
         };
         format!("{} UNION ALL {}", list(0, false), list(1, true))
     });
-    let values = (0..asked.len())
-        .map(|i| format!("(${}::bigint, ${}::bigint)", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = crate::loads::bigint_rows(asked.len(), 2);
     let sql = format!(
         "SELECT x.*, r.operator_id AS for_operator FROM (VALUES {values}) AS r (operator_id, n) \
          CROSS JOIN LATERAL ({lists}) AS x"
@@ -2107,8 +2104,9 @@ mod tests {
         );
     }
 
-    /// Every operator's dashboard lists asked at once (PostgreSQL, read together), and a
-    /// missing operator's, are the two pages of `list` that filter for them.
+    /// Every operator's dashboard lists asked at once (PostgreSQL, read together), one of
+    /// them twice with another size, and a missing operator's, are the two pages of `list`
+    /// that filter for them; lists longer than their size are cut in the same place.
     #[tokio::test]
     async fn priority_lists_read_together_are_the_pages_of_the_list() {
         let Some((_dropped, db, names)) = crate::bulk::sample::postgres().await else {
@@ -2116,51 +2114,41 @@ mod tests {
         };
         let hot = crate::HotConnections::new(2);
         let reader = Reader::new(&db, &hot);
-        let operators: Vec<i64> = (1..=52).collect();
+        let asked: Vec<(i64, u64)> = (1..=52).map(|op| (op, 1)).chain([(2, 3)]).collect();
         let together = futures_util::future::join_all(
-            operators
+            asked
                 .iter()
-                .map(|op| priority_lists(&reader, &names, Some(*op), None, 4)),
+                .map(|(op, n)| priority_lists(&reader, &names, Some(*op), None, *n)),
         )
         .await;
-        let (mut urgent, mut unassigned) = (0, 0);
-        for (op, lists) in operators.iter().zip(together) {
-            let (a, b) = lists.unwrap();
-            let page = |untaken_only: bool| {
+        let (mut read, mut cut) = ([0, 0], [0, 0]);
+        for ((op, n), lists) in asked.iter().zip(together) {
+            let (urgent, unassigned) = lists.unwrap();
+            for (i, got) in [urgent, unassigned].into_iter().enumerate() {
                 let filter = TaskFilter {
                     kind: Some(TaskKind::Task),
                     status: Some(TaskStatus::Planned),
                     responsible_id: Some(*op),
                     priority: Some(true),
-                    taken: untaken_only.then_some(false),
+                    taken: (i == 1).then_some(false),
                     ..Default::default()
                 };
                 let sort = vec![(TaskSort::ScheduledAt, false)];
-                let (after, limit) = (None, 4);
-                list(
-                    &reader,
-                    &names,
-                    TaskQuery {
-                        filter,
-                        sort,
-                        after,
-                        limit,
-                    },
-                )
-            };
-            assert_eq!(a, page(false).await.unwrap().items, "operator {op}, urgent");
-            assert_eq!(
-                b,
-                page(true).await.unwrap().items,
-                "operator {op}, unassigned"
-            );
-            assert!(b.iter().all(|t| t.taken_by.is_none()));
-            (urgent, unassigned) = (urgent + a.len(), unassigned + b.len());
+                let query = TaskQuery {
+                    filter,
+                    sort,
+                    after: None,
+                    limit: *n,
+                };
+                let page = list(&reader, &names, query).await.unwrap();
+                assert_eq!(got, page.items, "operator {op}, list {i} of {n}");
+                read[i] += got.len();
+                cut[i] += usize::from(page.has_more);
+            }
         }
-        assert!(
-            urgent > 20 && unassigned > 10,
-            "{urgent} urgent, {unassigned} unassigned"
-        );
+        assert!(read[0] > 15 && read[1] > 10, "{read:?} read");
+        assert!(cut[0] > 3 && cut[1] > 1, "{cut:?} cut short");
         assert!(hot.priority_lists.read_together() >= 1);
+        assert_eq!(hot.priority_lists.read_again(), 0);
     }
 }

@@ -175,7 +175,7 @@ pub const KINDS: [&str; 8] = [
 
 /// A page of `customer_id`'s timeline, newest first, optionally of some kinds only; actors
 /// are named from the catalog. On PostgreSQL a first page of every kind may be read with
-/// others asked at the same time ([`FirstPage`]).
+/// others asked at the same time (see `crate::loads`).
 pub async fn page(
     db: &crate::Reader<'_>,
     names: &crate::Names,
@@ -285,10 +285,7 @@ pub(crate) fn first_pages_statement(pages: &[&FirstPage]) -> Statement {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let asked = (0..pages.len())
-        .map(|i| format!("(${}::bigint, ${}::bigint)", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let asked = crate::loads::bigint_rows(pages.len(), 2);
     let sql = format!(
         "SELECT {}, {} AS catalog_version, r.customer_id AS for_customer \
          FROM (VALUES {asked}) AS r (customer_id, n) CROSS JOIN LATERAL \
@@ -382,5 +379,6 @@ mod tests {
         }
         assert!(entries > 100, "{entries} entries compared");
         assert!(hot.first_pages.read_together() >= 1);
+        assert_eq!(hot.first_pages.read_again(), 0);
     }
 }

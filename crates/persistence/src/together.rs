@@ -3,7 +3,8 @@
 //! a statement costs is the statement itself (the exchange, binding, starting the executor,
 //! the commit), so one statement for many requests costs far less than one each; a request
 //! that finds nothing under way is done at once, alone. Used on PostgreSQL for the reads of
-//! GET a task and of Next, and for the writes of Next (`crate::loads`, `crate::write`).
+//! GET a task, of Next, of a timeline's first page and of an operator's dashboard lists, and
+//! for the writes of Next (`crate::loads`, `crate::write`).
 
 use crate::hot::{HotConnections, Reader};
 use crate::{StoreError, StoreResult};

@@ -231,8 +231,8 @@ pub async fn page(
     named(db, names, rows, limit).await
 }
 
-/// The page of `rows`, newest first, at most `limit` of them, their actors named from the
-/// catalog.
+/// `rows`, already newest first, as a page of at most `limit` entries, their actors named
+/// from the catalog.
 async fn named(
     db: &crate::Reader<'_>,
     names: &crate::Names,

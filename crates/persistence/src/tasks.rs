@@ -1719,13 +1719,12 @@ pub async fn list(db: &Reader<'_>, names: &Names, query: TaskQuery) -> StoreResu
 pub async fn priority_lists(
     db: &Reader<'_>,
     names: &Names,
-    responsible_id: Option<i64>,
-    team_id: Option<i64>,
+    scope: crate::dashboard::Scope,
     n: u64,
 ) -> StoreResult<(Vec<TaskView>, Vec<TaskView>)> {
     let n = n.clamp(1, paging::MAX_LIMIT);
     if let (DbBackend::Postgres, Some(operator_id), None) =
-        (db.get_database_backend(), responsible_id, team_id)
+        (db.get_database_backend(), scope.operator_id, scope.team_id)
     {
         let ask = PriorityLists { operator_id, n };
         let rows = crate::loads::Loads::load(db, |h| &h.priority_lists, ask).await?;
@@ -1750,8 +1749,8 @@ pub async fn priority_lists(
         let filter = TaskFilter {
             kind: Some(TaskKind::Task),
             status: Some(TaskStatus::Planned),
-            responsible_id,
-            team_id,
+            responsible_id: scope.operator_id,
+            team_id: scope.team_id,
             priority: Some(true),
             taken: untaken_only.then_some(false),
             ..Default::default()
@@ -2115,11 +2114,13 @@ mod tests {
         let hot = crate::HotConnections::new(2);
         let reader = Reader::new(&db, &hot);
         let asked: Vec<(i64, u64)> = (1..=52).map(|op| (op, 1)).chain([(2, 3)]).collect();
-        let together = futures_util::future::join_all(
-            asked
-                .iter()
-                .map(|(op, n)| priority_lists(&reader, &names, Some(*op), None, *n)),
-        )
+        let together = futures_util::future::join_all(asked.iter().map(|(op, n)| {
+            let scope = crate::dashboard::Scope {
+                operator_id: Some(*op),
+                team_id: None,
+            };
+            priority_lists(&reader, &names, scope, *n)
+        }))
         .await;
         let (mut read, mut cut) = ([0, 0], [0, 0]);
         for ((op, n), lists) in asked.iter().zip(together) {

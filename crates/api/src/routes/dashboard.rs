@@ -82,7 +82,7 @@ pub async fn dashboard(
     let reader = state.reader();
     let c = store::counts(&reader, &state.names, scope, now.date(), now).await?;
     let (urgent, unassigned) =
-        tasks::priority_lists(&reader, &state.names, q.operator_id, q.team_id, LIST_SIZE).await?;
+        tasks::priority_lists(&reader, &state.names, scope, LIST_SIZE).await?;
     Ok(web::Json(Dashboard {
         counts: DashboardCounts {
             planned: c.planned,
